@@ -1,0 +1,50 @@
+// `npm start`: validate the registry, synthesize every stack, and print a summary per tenant.
+import { readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import Table from 'cli-table3';
+import { reportFailure } from '../lib/app/report-failure';
+import { synthesize } from '../lib/app/synthesize';
+import { estimateMonthlyCost } from '../lib/pricing/estimate-cost';
+
+function resourceCount(outdir: string, stack: string): number {
+  const json = JSON.parse(readFileSync(join(outdir, 'stacks', stack, 'cdk.tf.json'), 'utf8')) as { resource?: Record<string, Record<string, unknown>> };
+  return Object.values(json.resource ?? {}).reduce((n, byName) => n + Object.keys(byName).length, 0);
+}
+
+function main(): number {
+  const started = Date.now();
+  let result;
+  try {
+    result = synthesize();
+  } catch (e) {
+    return reportFailure(e);
+  }
+  const { registry, stacks, outdir, warnings } = result;
+
+  // Plain borders and no colour when piped (CI logs, pipelines).
+  const style = process.stdout.isTTY ? {} : { head: [], border: [] };
+  const table = new Table({ style, head: ['tenant', 'model', 'plan', 'region', 'status', 'resources', 'est. $/month', 'basis'] });
+  let total = 0;
+  const stackBySlug = new Map(stacks.tenants.map((s) => [s.tenant.slug, s]));
+  for (const tenant of registry.tenants) {
+    const stack = stackBySlug.get(tenant.slug);
+    const cost = estimateMonthlyCost(tenant, registry);
+    total += cost.monthlyUsd;
+    table.push([
+      tenant.slug, tenant.model, tenant.plan, tenant.region, tenant.status,
+      stack ? String(resourceCount(outdir, stack.node.id)) : '-',
+      cost.monthlyUsd.toFixed(2), cost.basis,
+    ]);
+  }
+  console.log(table.toString());
+  for (const stack of stacks.platform) console.log(`${stack.node.id}: ${resourceCount(outdir, stack.node.id)} resources (shared)`);
+  for (const w of warnings) console.warn(`warning [${w.ruleId}] ${w.path}: ${w.message}`);
+  const written = stacks.platform.length + stacks.tenants.length;
+  console.log(
+    `${registry.tenants.length} tenants, ${written} stacks synthesized to ${relative(process.cwd(), outdir) || outdir}/stacks ` +
+      `in ${((Date.now() - started) / 1000).toFixed(1)} s; estimated tenant cost $${total.toFixed(2)}/month.`,
+  );
+  return 0;
+}
+
+process.exitCode = main();

@@ -1,0 +1,52 @@
+import { SLUG_PATTERN } from './registry/tenant-schema';
+
+/**
+ * Every name derived from a tenant slug, in one place. Each function re-checks the slug,
+ * because these names reach SQL, Kubernetes and AWS APIs: a construct used directly
+ * (without the registry) must not be able to smuggle anything through.
+ */
+export function assertSafeSlug(slug: string, where = 'tenant'): void {
+  if (typeof slug !== 'string' || !SLUG_PATTERN.test(slug)) {
+    throw new Error(`${where}: slug ${JSON.stringify(slug)} is not a safe tenant slug (${SLUG_PATTERN})`);
+  }
+}
+
+export const tenantNames = (slug: string) => {
+  assertSafeSlug(slug);
+  const sql = slug.replace(/-/g, '_');
+  return {
+    /** cdktf stack id, also the directory under cdktf.out/stacks. */
+    stack: `tenant-${slug}`,
+    /** Kubernetes namespace. */
+    namespace: `tenant-${slug}`,
+    /** PostgreSQL schema (bridge) and database (silo). */
+    schema: `tenant_${sql}`,
+    database: `tenant_${sql}`,
+    /** PostgreSQL login role of the tenant's application. */
+    role: `tenant_${sql}_app`,
+    /** RDS instance identifier, and the prefix of the tenant's other AWS names. */
+    awsPrefix: `tenant-${slug}`,
+    /** Secrets Manager and SSM path prefix. */
+    path: `tenancy/tenants/${slug}`,
+  };
+};
+
+/** State key of a tenant's stack: the immutable id, so a renamed slug keeps its state. */
+export const tenantStateKey = (tenantId: string) => `tenants/${tenantId}.tfstate`;
+export const platformStateKey = (region: string) => `platform/${region}.tfstate`;
+
+/** Names of the shared resources of one region's platform stack. */
+export const platformNames = (platformName: string) => ({
+  bridgeCluster: `${platformName}-bridge`,
+  bridgeDatabase: 'tenants',
+  poolCluster: `${platformName}-pool`,
+  poolDatabase: 'pool',
+  controlPlaneCluster: `${platformName}-control-plane`,
+  controlPlaneDatabase: 'control_plane',
+  /** KMS alias of the key that encrypts tenants' secrets on the shared clusters. */
+  tenantSecretsKeyAlias: `alias/${platformName}/tenant-secrets`,
+  /** PostgreSQL role the pool application connects as (not the owner, no BYPASSRLS). */
+  poolAppRole: 'pool_app',
+  /** Transaction-local setting that carries the tenant id for RLS policies. */
+  poolTenantSetting: 'app.tenant_id',
+});

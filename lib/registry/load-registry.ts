@@ -1,0 +1,118 @@
+import { readdirSync, existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { PLAN_PROFILES, parseQuantity } from '../plans';
+import { PlatformSchema, type PlatformConfig } from './platform-schema';
+import { RegistryError, type RegistryProblem } from './registry-error';
+import { RESIDENCY_REGION_PREFIXES, TenantSchema, type Tenant } from './tenant-schema';
+import { YamlFile } from './yaml-file';
+
+export interface Registry {
+  readonly platform: PlatformConfig;
+  /** Every tenant, sorted by slug. */
+  readonly tenants: readonly Tenant[];
+}
+
+export interface LoadRegistryOptions {
+  /** Project root that file names in messages are relative to. @default process.cwd() */
+  readonly root?: string;
+  /** Directory of tenant files. @default `<root>/tenants` */
+  readonly tenantsDir?: string;
+  /** Platform settings file. @default `<root>/platform.yaml` */
+  readonly platformFile?: string;
+}
+
+/** Files in `tenants/` that are not tenant records. */
+const NOT_TENANT_FILES = new Set(['tenant.schema.json', 'README.md']);
+const TENANT_FILE = /^([a-z0-9-]+)\.yaml$/;
+/** Helm values override files of tenants (`<slug>.values.yaml`), read by the Kubernetes side. */
+const VALUES_FILE = /^[a-z0-9-]+\.values\.yaml$/;
+
+/**
+ * Loads platform.yaml and every tenant file, validates each against its schema and the
+ * registry as a whole, and throws one RegistryError listing every problem found.
+ */
+export function loadRegistry(options: LoadRegistryOptions = {}): Registry {
+  const root = options.root ?? process.cwd();
+  const tenantsDir = options.tenantsDir ?? join(root, 'tenants');
+  const platformFile = options.platformFile ?? join(root, 'platform.yaml');
+  const problems: RegistryProblem[] = [];
+  const rel = (p: string) => relative(root, p) || p;
+
+  let platform: PlatformConfig | undefined;
+  const platformRead = YamlFile.read(platformFile, rel(platformFile), problems);
+  if (platformRead) {
+    platform = platformRead.yaml.validate(PlatformSchema, platformRead.data, problems);
+    if (platform && !(platform.controlPlaneRegion in platform.regions)) {
+      problems.push(platformRead.yaml.problem(['controlPlaneRegion'], `must be one of the configured regions (${Object.keys(platform.regions).join(', ')})`));
+    }
+  }
+
+  const parsed: { tenant: Tenant; yaml: YamlFile; fileSlug: string }[] = [];
+  if (!existsSync(tenantsDir)) {
+    problems.push({ file: rel(tenantsDir), path: '', message: 'tenant registry directory does not exist' });
+  } else {
+    for (const name of readdirSync(tenantsDir).sort()) {
+      if (name.startsWith('.') || NOT_TENANT_FILES.has(name) || VALUES_FILE.test(name)) continue;
+      const file = rel(join(tenantsDir, name));
+      const match = TENANT_FILE.exec(name);
+      if (!match) {
+        problems.push({ file, path: '', message: 'unexpected file: tenant files are named <slug>.yaml (lowercase, .yaml not .yml)' });
+        continue;
+      }
+      const read = YamlFile.read(join(tenantsDir, name), file, problems);
+      if (!read) continue;
+      const tenant = read.yaml.validate(TenantSchema, read.data, problems);
+      if (tenant) parsed.push({ tenant, yaml: read.yaml, fileSlug: match[1] });
+    }
+  }
+
+  checkRegistry(parsed, platform, problems);
+  if (problems.length > 0) throw new RegistryError(problems);
+  return { platform: platform!, tenants: parsed.map((p) => p.tenant).sort((a, b) => a.slug.localeCompare(b.slug)) };
+}
+
+/** Rules that span fields or files: uniqueness, model/compliance, residency, plan limits. */
+function checkRegistry(parsed: { tenant: Tenant; yaml: YamlFile; fileSlug: string }[], platform: PlatformConfig | undefined, problems: RegistryProblem[]): void {
+  const seen = { id: new Map<string, string>(), slug: new Map<string, string>(), domain: new Map<string, string>() };
+  const claim = (kind: keyof typeof seen, value: string, yaml: YamlFile, path: string[]) => {
+    const owner = seen[kind].get(value);
+    if (owner !== undefined) problems.push(yaml.problem(path, `${kind} ${JSON.stringify(value)} is already used by ${owner}`));
+    else seen[kind].set(value, yaml.file);
+  };
+
+  for (const { tenant: t, yaml, fileSlug } of parsed) {
+    if (fileSlug !== t.slug) problems.push(yaml.problem(['slug'], `must match the file name: expected "${fileSlug}" or rename the file to ${t.slug}.yaml`));
+    claim('id', t.id.toLowerCase(), yaml, ['id']);
+    claim('slug', t.slug, yaml, ['slug']);
+    if (platform) claim('domain', `${t.domain.subdomain ?? t.slug}.${platform.baseDomain}`, yaml, t.domain.subdomain ? ['domain', 'subdomain'] : ['slug']);
+    if (t.domain.custom) claim('domain', t.domain.custom, yaml, ['domain', 'custom']);
+
+    for (const regime of ['hipaa', 'pci'] as const) {
+      if (t.compliance[regime] && t.model !== 'silo') {
+        problems.push(yaml.problem(['model'], `${regime.toUpperCase()} tenants must use the silo model (a dedicated database), not ${t.model}`));
+      }
+    }
+    const profile = PLAN_PROFILES[t.plan];
+    if (!profile.models.includes(t.model)) {
+      problems.push(yaml.problem(['model'], `plan "${t.plan}" allows ${profile.models.join(', ')}, not ${t.model}`));
+    }
+    if (!RESIDENCY_REGION_PREFIXES[t.dataResidency].some((prefix) => t.region.startsWith(prefix))) {
+      problems.push(yaml.problem(['region'], `${t.region} is outside the tenant's data residency "${t.dataResidency}"`));
+    }
+    if (t.compliance.gdpr && t.dataResidency === 'none') {
+      problems.push(yaml.problem(['dataResidency'], 'GDPR tenants must declare a data residency (e.g. "eu") so their data and backups stay in it'));
+    }
+    if (platform && !(t.region in platform.regions)) {
+      problems.push(yaml.problem(['region'], `${t.region} is not a region of platform.yaml (configured: ${Object.keys(platform.regions).join(', ')})`));
+    }
+    for (const key of ['cpu', 'memory', 'storage'] as const) {
+      const value = t.quotas[key];
+      if (value !== undefined && parseQuantity(value) > parseQuantity(profile.quotaCeiling[key])) {
+        problems.push(yaml.problem(['quotas', key], `${value} exceeds the ${t.plan} plan ceiling of ${profile.quotaCeiling[key]}`));
+      }
+    }
+    if (t.quotas.pods !== undefined && t.quotas.pods > profile.quotaCeiling.pods) {
+      problems.push(yaml.problem(['quotas', 'pods'], `${t.quotas.pods} exceeds the ${t.plan} plan ceiling of ${profile.quotaCeiling.pods}`));
+    }
+  }
+}

@@ -1,0 +1,143 @@
+import { z } from 'zod';
+
+/**
+ * The tenant registry's schema: one YAML file per tenant under `tenants/`.
+ *
+ * The slug is the most dangerous field: it becomes a PostgreSQL schema and role name
+ * (`tenant_<slug>`), a Kubernetes namespace (`tenant-<slug>`), an RDS identifier, an
+ * IAM/KMS/Secrets Manager name, a subdomain label and part of a Terraform resource name.
+ * One pattern has to be safe for all of them, so it is the intersection of their rules:
+ * lowercase ASCII letters and digits, single hyphens between them, starting with a
+ * letter, 3–30 characters. Hyphens map to underscores in SQL names; since `_` is not
+ * allowed in a slug, that mapping never makes two slugs collide.
+ */
+export const SLUG_PATTERN = /^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){2,29}$/;
+export const SLUG_MAX_LENGTH = 30;
+
+/** Slugs that would shadow a platform name, a well-known subdomain or a PostgreSQL role. */
+export const RESERVED_SLUGS: ReadonlySet<string> = new Set([
+  'platform', 'admin', 'api', 'app', 'www', 'mail', 'smtp', 'status', 'console', 'dashboard',
+  'system', 'default', 'public', 'root', 'postgres', 'pgbouncer', 'template', 'internal',
+  'kube', 'cluster', 'monitoring', 'billing', 'control-plane', 'shared', 'pool', 'bridge', 'silo',
+]);
+
+export const PLANS = ['free', 'starter', 'pro', 'enterprise'] as const;
+export type Plan = (typeof PLANS)[number];
+
+export const MODELS = ['silo', 'bridge', 'pool'] as const;
+export type TenancyModel = (typeof MODELS)[number];
+
+export const STATUSES = ['provisioning', 'active', 'suspended', 'offboarding', 'offboarded'] as const;
+export type TenantStatus = (typeof STATUSES)[number];
+
+/** Where a tenant's data may live; `none` places no constraint on the region. */
+export const RESIDENCIES = ['none', 'eu', 'us', 'ca', 'uk', 'au', 'jp'] as const;
+export type DataResidency = (typeof RESIDENCIES)[number];
+
+/** AWS region prefixes each residency allows. */
+export const RESIDENCY_REGION_PREFIXES: Readonly<Record<DataResidency, readonly string[]>> = {
+  none: [''],
+  eu: ['eu-'],
+  us: ['us-east-', 'us-west-'],
+  ca: ['ca-'],
+  uk: ['eu-west-2'],
+  au: ['ap-southeast-2', 'ap-southeast-4'],
+  jp: ['ap-northeast-1', 'ap-northeast-3'],
+};
+
+const REGION_PATTERN = /^(?:us|eu|ap|ca|sa|me|af|il|mx)-(?:north|south|east|west|central|northeast|southeast|northwest|southwest)-[1-9]$/;
+const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+const DOMAIN = /^(?=.{4,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+/** Kubernetes quantities, e.g. `500m`, `2`, `16Gi`. */
+const QUANTITY = /^[0-9]+(?:\.[0-9]+)?(?:m|k|M|G|T|Ki|Mi|Gi|Ti)?$/;
+
+const quantity = (what: string) =>
+  z.string().regex(QUANTITY, { message: `${what} must be a Kubernetes quantity such as "500m", "4" or "16Gi"` });
+
+export const ComplianceSchema = z
+  .strictObject({
+    hipaa: z.boolean().default(false).describe('Stores PHI under a HIPAA BAA: requires the silo model.'),
+    pci: z.boolean().default(false).describe('Stores cardholder data in PCI DSS scope: requires the silo model and dedicated nodes.'),
+    soc2: z.boolean().default(true).describe('Included in SOC 2 Type II evidence (every tenant is, by default).'),
+    gdpr: z.boolean().default(false).describe('Holds personal data of EU data subjects: erasure and residency rules apply.'),
+  })
+  .describe('Compliance regimes that apply to this tenant.');
+
+export const DomainSchema = z
+  .strictObject({
+    subdomain: z
+      .string()
+      .regex(DNS_LABEL, { message: 'must be one DNS label: lowercase letters, digits and inner hyphens, at most 63 characters' })
+      .optional()
+      .describe('Label under the platform base domain; defaults to the slug.'),
+    custom: z
+      .string()
+      .regex(DOMAIN, { message: 'must be a lowercase fully qualified domain name such as "app.example.com"' })
+      .optional()
+      .describe("The tenant's own domain, CNAMEd to the platform."),
+  })
+  .describe("How the tenant's users reach it.");
+
+export const WorkloadSchema = z
+  .strictObject({
+    replicas: z.int().min(0).max(100).optional().describe('Replica count of the tenant workload; defaults to the plan.'),
+    values: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe('Helm values for the tenant chart, merged over chart defaults and plan values.'),
+  })
+  .describe('Overrides for the tenant workload.');
+
+export const QuotaSchema = z
+  .strictObject({
+    cpu: quantity('cpu').optional().describe('Total CPU limit of the namespace.'),
+    memory: quantity('memory').optional().describe('Total memory limit of the namespace.'),
+    storage: quantity('storage').optional().describe('Total requested persistent storage of the namespace.'),
+    pods: z.int().min(1).max(1000).optional().describe('Maximum number of pods.'),
+  })
+  .describe('Quota overrides, each within the plan ceiling.');
+
+export const TenantSchema = z
+  .strictObject({
+    id: z.uuid({ message: 'must be a UUID (it is immutable: it keys the Terraform state and billing)' }).describe('Immutable tenant id (UUID).'),
+    slug: z
+      .string()
+      .regex(SLUG_PATTERN, {
+        message: `must be 3-${SLUG_MAX_LENGTH} characters: lowercase letters and digits, single inner hyphens, starting with a letter`,
+      })
+      .refine((s) => !RESERVED_SLUGS.has(s), { message: 'is reserved by the platform' })
+      .describe('Short name used in schema, role, namespace and resource names.'),
+    company: z
+      .string()
+      .trim()
+      .min(1, { message: 'must not be empty' })
+      .max(200)
+      // Control characters in a display name end up in emails, logs and invoices.
+      .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), { message: 'must not contain control characters' })
+      .describe('Company name as shown to people.'),
+    adminEmail: z.email({ message: 'must be an email address' }).max(254).describe("Email of the tenant's first administrator."),
+    plan: z.enum(PLANS).describe('Commercial plan; it sizes databases, quotas and replicas.'),
+    model: z.enum(MODELS).describe('Data isolation model: silo (database), bridge (schema) or pool (rows with RLS).'),
+    region: z.string().regex(REGION_PATTERN, { message: 'must be an AWS region such as "us-east-1"' }).describe('AWS region of the tenant.'),
+    dataResidency: z.enum(RESIDENCIES).default('none').describe('Jurisdiction the data must stay in.'),
+    compliance: ComplianceSchema.default({ hipaa: false, pci: false, soc2: true, gdpr: false }),
+    domain: DomainSchema.default({}),
+    workload: WorkloadSchema.default({}),
+    quotas: QuotaSchema.default({}),
+    status: z.enum(STATUSES).default('active').describe('Lifecycle status; offboarded tenants get no stack.'),
+  })
+  .describe('One tenant of the platform.');
+
+/** A tenant after validation and defaulting. */
+export type Tenant = z.output<typeof TenantSchema>;
+/** A tenant as written in YAML. */
+export type TenantInput = z.input<typeof TenantSchema>;
+
+/** The JSON Schema for editors (`# yaml-language-server: $schema=...`). */
+export function tenantJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(TenantSchema, { io: 'input' }),
+    $id: 'https://github.com/cdktf-tenancy/tenant.schema.json',
+    title: 'Tenant',
+  };
+}

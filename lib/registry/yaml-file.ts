@@ -1,0 +1,92 @@
+import { readFileSync, lstatSync } from 'node:fs';
+import { LineCounter, parseDocument, isMap, type Document } from 'yaml';
+import type { z } from 'zod';
+import type { RegistryProblem } from './registry-error';
+
+/** Registry files are small; anything bigger is a mistake or an attack. */
+export const MAX_FILE_BYTES = 64 * 1024;
+
+/** A parsed YAML file that can point at the line of any field path. */
+export class YamlFile {
+  private constructor(
+    readonly file: string,
+    private readonly doc: Document,
+    private readonly lines: LineCounter,
+  ) {}
+
+  /**
+   * Reads and parses `absPath`. Problems (not a regular file, too big, not UTF-8,
+   * bad YAML, several documents, not a mapping) go to `problems`; returns undefined then.
+   */
+  static read(absPath: string, file: string, problems: RegistryProblem[]): { yaml: YamlFile; data: Record<string, unknown> } | undefined {
+    const stat = lstatSync(absPath, { throwIfNoEntry: false });
+    if (!stat?.isFile()) {
+      problems.push({ file, path: '', message: stat?.isSymbolicLink() ? 'must be a regular file, not a symbolic link' : 'must be a regular file' });
+      return undefined;
+    }
+    if (stat.size > MAX_FILE_BYTES) {
+      problems.push({ file, path: '', message: `is ${stat.size} bytes; registry files are limited to ${MAX_FILE_BYTES}` });
+      return undefined;
+    }
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(readFileSync(absPath));
+    } catch {
+      problems.push({ file, path: '', message: 'is not valid UTF-8' });
+      return undefined;
+    }
+    const lines = new LineCounter();
+    // Plain YAML 1.2 core schema: no custom tags, no merge keys, duplicate keys are errors.
+    const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, schema: 'core', merge: false, uniqueKeys: true, strict: true });
+    const errors = [...doc.errors, ...doc.warnings];
+    if (errors.length > 0) {
+      for (const e of errors) {
+        const pos = lines.linePos(e.pos[0]);
+        problems.push({ file, path: '', line: pos.line, column: pos.col, message: `invalid YAML: ${e.message.split('\n')[0]}` });
+      }
+      return undefined;
+    }
+    if (!isMap(doc.contents)) {
+      problems.push({ file, path: '', message: 'must be a YAML mapping of fields (key: value)' });
+      return undefined;
+    }
+    let data: unknown;
+    try {
+      // Aliases expand; a small cap stops "billion laughs" documents.
+      data = doc.toJS({ maxAliasCount: 20 });
+    } catch (e) {
+      problems.push({ file, path: '', message: `invalid YAML: ${(e as Error).message}` });
+      return undefined;
+    }
+    return { yaml: new YamlFile(file, doc, lines), data: data as Record<string, unknown> };
+  }
+
+  /** A problem at `path`, with the line of the deepest node that exists on that path. */
+  problem(path: readonly PropertyKey[], message: string): RegistryProblem {
+    let node: unknown;
+    for (let depth = path.length; depth >= 0 && !node; depth--) {
+      node = depth === 0 ? this.doc.contents : this.doc.getIn(path.slice(0, depth) as unknown[], true);
+    }
+    const range = (node as { range?: [number, number, number] } | undefined)?.range;
+    const pos = range ? this.lines.linePos(range[0]) : undefined;
+    return { file: this.file, path: formatPath(path), message, line: pos?.line, column: pos?.col };
+  }
+
+  /** Parses `data` with `schema`; every zod issue becomes a problem with its line. */
+  validate<S extends z.ZodType>(schema: S, data: unknown, problems: RegistryProblem[]): z.output<S> | undefined {
+    const result = schema.safeParse(data);
+    if (result.success) return result.data;
+    for (const issue of result.error.issues) {
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) problems.push(this.problem([...issue.path, key], 'unknown field'));
+      } else {
+        problems.push(this.problem(issue.path, issue.message));
+      }
+    }
+    return undefined;
+  }
+}
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
+}

@@ -1,0 +1,9 @@
+// The cdktf app (cdktf.json "app"): `npx cdktf synth|diff|deploy` runs this.
+import { synthesize } from './lib/app/synthesize';
+import { reportFailure } from './lib/app/report-failure';
+
+try {
+  synthesize();
+} catch (e) {
+  process.exitCode = reportFailure(e);
+}

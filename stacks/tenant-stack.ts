@@ -1,0 +1,86 @@
+import { Construct } from 'constructs';
+import { TerraformOutput, TerraformStack } from 'cdktf';
+import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
+import { BridgeTenant } from '../lib/bridge-tenant';
+import { platformNames, tenantNames, tenantStateKey } from '../lib/naming';
+import { PolicyAspect } from '../lib/policy/policy-aspect';
+import { TENANT_RULES } from '../lib/policy/packs';
+import { PoolTenant } from '../lib/pool-tenant';
+import type { PlatformConfig } from '../lib/registry/platform-schema';
+import type { Tenant } from '../lib/registry/tenant-schema';
+import { SiloTenant } from '../lib/silo-tenant';
+import { tenantTags } from '../lib/tenant-tags';
+import { useStateBackend } from './state-backend';
+
+export interface TenantStackProps {
+  readonly tenant: Tenant;
+  readonly platform: PlatformConfig;
+}
+
+/**
+ * One tenant's stack, `tenant-<slug>`: the constructs of its model, its own state (keyed by
+ * the tenant id), the tenant's tags on every AWS resource, and the outputs the post-apply
+ * hooks read. It references the shared platform by name only, so it plans and deploys on
+ * its own: a pipeline can deploy one new tenant without touching any other stack.
+ */
+export class TenantStack extends TerraformStack {
+  readonly tenant: Tenant;
+  readonly aws: AwsProvider;
+  readonly tenancy: SiloTenant | BridgeTenant | PoolTenant;
+  readonly policy: PolicyAspect;
+
+  constructor(scope: Construct, props: TenantStackProps) {
+    const { tenant, platform } = props;
+    super(scope, tenantNames(tenant.slug).stack);
+    this.tenant = tenant;
+    const network = platform.regions[tenant.region];
+    if (!network) throw new Error(`tenant ${tenant.slug}: region ${tenant.region} is not configured in platform.yaml`);
+    const shared = platformNames(platform.name);
+
+    useStateBackend(this, platform.state, tenantStateKey(tenant.id));
+    this.aws = new AwsProvider(this, 'aws', { region: tenant.region, defaultTags: [{ tags: tenantTags(tenant) }] });
+
+    const common = { tenantId: tenant.id, slug: tenant.slug };
+    switch (tenant.model) {
+      case 'silo':
+        this.tenancy = new SiloTenant(this, 'silo', {
+          ...common,
+          plan: tenant.plan,
+          vpcId: network.vpcId,
+          subnetIds: network.privateSubnetIds,
+          workloadSecurityGroupId: network.workloadSecurityGroupId,
+          regulated: tenant.compliance.hipaa || tenant.compliance.pci,
+        });
+        break;
+      case 'bridge':
+        this.tenancy = new BridgeTenant(this, 'bridge', {
+          ...common,
+          clusterIdentifier: shared.bridgeCluster,
+          databaseName: shared.bridgeDatabase,
+          secretsKmsKeyId: shared.tenantSecretsKeyAlias,
+        });
+        break;
+      case 'pool':
+        this.tenancy = new PoolTenant(this, 'pool', {
+          ...common,
+          clusterIdentifier: shared.poolCluster,
+          databaseName: shared.poolDatabase,
+          appRole: shared.poolAppRole,
+          tenantSetting: shared.poolTenantSetting,
+        });
+        break;
+    }
+
+    const outputs: Record<string, string | number> = {
+      tenant_id: tenant.id,
+      slug: tenant.slug,
+      model: tenant.model,
+      plan: tenant.plan,
+      region: tenant.region,
+      ...this.tenancy.hookOutputs,
+    };
+    for (const [name, value] of Object.entries(outputs)) new TerraformOutput(this, name, { value });
+
+    this.policy = PolicyAspect.applyTo(this, TENANT_RULES);
+  }
+}
