@@ -1,0 +1,117 @@
+import { Testing } from 'cdktf';
+import { loadRegistry, type Registry } from '../../lib/registry/load-registry';
+import type { PlatformConfig } from '../../lib/registry/platform-schema';
+import type { Tenant } from '../../lib/registry/tenant-schema';
+import { TAG_KEYS } from '../../lib/tenant-tags';
+import { PlatformStack } from '../../stacks/platform-stack';
+import { TenantStack } from '../../stacks/tenant-stack';
+import { REPO_ROOT } from '../support/fixture-project';
+
+const registry: Registry = loadRegistry({ root: REPO_ROOT });
+const tenant = (slug: string): Tenant => {
+  const t = registry.tenants.find((x) => x.slug === slug);
+  if (!t) throw new Error(`sample tenant ${slug} missing`);
+  return t;
+};
+
+function synthTenant(t: Tenant, platform: PlatformConfig = registry.platform): Record<string, any> {
+  const stack = new TenantStack(Testing.app(), { tenant: t, platform });
+  return JSON.parse(Testing.synth(stack, true));
+}
+
+const resourceTypes = (json: Record<string, any>) => Object.keys(json.resource ?? {}).sort();
+
+describe('TenantStack', () => {
+  test.each([
+    ['initech', 'silo', ['aws_cloudwatch_log_group', 'aws_db_instance', 'aws_db_parameter_group', 'aws_db_subnet_group', 'aws_kms_alias', 'aws_kms_key', 'aws_security_group']],
+    ['globex', 'bridge', ['aws_secretsmanager_secret', 'aws_secretsmanager_secret_version']],
+    ['acme', 'pool', []],
+  ])('%s (%s) composes the constructs of its model', (slug, model, types) => {
+    const t = tenant(slug);
+    expect(t.model).toBe(model);
+    expect(resourceTypes(synthTenant(t))).toEqual(types);
+  });
+
+  test.each(['initech', 'mediwell', 'payflow', 'globex', 'berlin-analytics', 'acme', 'tinyco'])(
+    '%s: every AWS resource is tagged with the tenant, in its own region, with state keyed by its id',
+    (slug) => {
+      const t = tenant(slug);
+      const json = synthTenant(t);
+      const aws = json.provider.aws[0];
+      expect(aws.region).toBe(t.region);
+      expect(aws.default_tags[0].tags).toMatchObject({
+        [TAG_KEYS.tenantId]: t.id,
+        [TAG_KEYS.tenantSlug]: t.slug,
+        [TAG_KEYS.model]: t.model,
+        [TAG_KEYS.plan]: t.plan,
+      });
+      expect(json.terraform.backend.local.path).toBe(`../../../state/tenants/${t.id}.tfstate`);
+      expect(json.output.tenant_id.value).toBe(t.id);
+      expect(json.output.model.value).toBe(t.model);
+    },
+  );
+
+  test('HIPAA and PCI silo tenants get regulated backups', () => {
+    for (const slug of ['mediwell', 'payflow']) {
+      const db = Object.values(synthTenant(tenant(slug)).resource.aws_db_instance)[0] as any;
+      expect(db.backup_retention_period).toBeGreaterThanOrEqual(30);
+      expect(db.deletion_protection).toBe(true);
+    }
+  });
+
+  test('silo outputs give the hooks the endpoint and the RDS-managed secret, never a password', () => {
+    const json = synthTenant(tenant('initech'));
+    expect(Object.keys(json.output).sort()).toEqual(
+      ['db_address', 'db_identifier', 'db_kms_key_arn', 'db_master_secret_arn', 'db_name', 'db_port', 'model', 'plan', 'region', 'slug', 'tenant_id'],
+    );
+    expect(json.output.db_master_secret_arn.value).toMatch(/master_user_secret\[0\]\.secret_arn/);
+    expect(JSON.stringify(json)).not.toMatch(/"(password|master_password)"\s*:/);
+  });
+
+  test('with an S3 backend, state is one object per tenant id, encrypted and locked by a lock file', () => {
+    const platform: PlatformConfig = { ...registry.platform, state: { backend: 's3', bucket: 'acme-tf-state', region: 'us-east-1', keyPrefix: 'tenancy' } };
+    const t = tenant('globex');
+    const json = synthTenant(t, platform);
+    expect(json.terraform.backend.s3).toEqual({ bucket: 'acme-tf-state', region: 'us-east-1', key: `tenancy/tenants/${t.id}.tfstate`, encrypt: true, use_lockfile: true });
+  });
+
+  test('a tenant in a region platform.yaml lacks is rejected', () => {
+    expect(() => synthTenant({ ...tenant('acme'), region: 'ap-south-1' })).toThrow(/region ap-south-1 is not configured/);
+  });
+
+  test('the policy aspect runs per stack and fails synth when a tenant tag is missing', () => {
+    const stack = new TenantStack(Testing.app(), { tenant: tenant('globex'), platform: registry.platform });
+    stack.aws.defaultTags = [{ tags: { [TAG_KEYS.tenantId]: 'x' } }];
+    expect(() => Testing.fullSynth(stack)).toThrow(/TENANCY-TAG-1/);
+  });
+
+  // One snapshot of the synthesized JSON per model.
+  test.each([['silo', 'initech'], ['bridge', 'globex'], ['pool', 'acme']])('snapshot: %s model (%s)', (_model, slug) => {
+    expect(synthTenant(tenant(slug))).toMatchSnapshot();
+  });
+});
+
+describe('PlatformStack', () => {
+  test('the control-plane region also holds the control-plane database', () => {
+    const home = JSON.parse(Testing.synth(new PlatformStack(Testing.app(), { platform: registry.platform, region: 'us-east-1' })));
+    const other = JSON.parse(Testing.synth(new PlatformStack(Testing.app(), { platform: registry.platform, region: 'eu-central-1' })));
+    const ids = (json: any) => Object.values(json.resource.aws_rds_cluster).map((c: any) => c.cluster_identifier).sort();
+    expect(ids(home)).toEqual(['tenancy-bridge', 'tenancy-control-plane', 'tenancy-pool']);
+    expect(ids(other)).toEqual(['tenancy-bridge', 'tenancy-pool']);
+    expect(home.terraform.backend.local.path).toBe('../../../state/platform/us-east-1.tfstate');
+    expect(Object.keys(home.output)).toEqual(expect.arrayContaining(['bridge_endpoint', 'pool_endpoint', 'control_plane_endpoint', 'tenant_secrets_key_arn']));
+    expect(Object.values(home.resource.aws_kms_key).every((k: any) => k.enable_key_rotation === true)).toBe(true);
+  });
+
+  test('the bridge secrets key alias the tenant stacks name is the one the platform creates', () => {
+    const home = JSON.parse(Testing.synth(new PlatformStack(Testing.app(), { platform: registry.platform, region: 'us-east-1' })));
+    const aliases = Object.values(home.resource.aws_kms_alias).map((a: any) => a.name);
+    const bridge = synthTenant(tenant('globex'));
+    const secret = Object.values(bridge.resource.aws_secretsmanager_secret)[0] as any;
+    expect(aliases).toContain(secret.kms_key_id);
+  });
+
+  test('snapshot: control-plane region', () => {
+    expect(JSON.parse(Testing.synth(new PlatformStack(Testing.app(), { platform: registry.platform, region: 'us-east-1' })))).toMatchSnapshot();
+  });
+});

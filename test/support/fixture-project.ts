@@ -1,0 +1,75 @@
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+
+/** The repository root (platform.yaml, tenants/). */
+export const REPO_ROOT = join(__dirname, '..', '..');
+
+/** A throwaway project directory with a platform.yaml and a tenants/ directory. */
+export class FixtureProject {
+  readonly root: string;
+  readonly tenantsDir: string;
+
+  private constructor() {
+    this.root = mkdtempSync(join(tmpdir(), 'tenancy-fixture-'));
+    this.tenantsDir = join(this.root, 'tenants');
+    mkdirSync(this.tenantsDir);
+  }
+
+  /** A project that starts as a copy of the repository's platform.yaml and sample registry. */
+  static fromSample(): FixtureProject {
+    const p = new FixtureProject();
+    cpSync(join(REPO_ROOT, 'platform.yaml'), join(p.root, 'platform.yaml'));
+    cpSync(join(REPO_ROOT, 'tenants'), p.tenantsDir, { recursive: true });
+    return p;
+  }
+
+  /** A project with the sample platform.yaml and no tenants. */
+  static empty(): FixtureProject {
+    const p = new FixtureProject();
+    cpSync(join(REPO_ROOT, 'platform.yaml'), join(p.root, 'platform.yaml'));
+    return p;
+  }
+
+  /** Writes `tenants/<name>` with raw text. */
+  writeTenantFile(name: string, text: string): string {
+    const file = join(this.tenantsDir, name);
+    writeFileSync(file, text);
+    return file;
+  }
+
+  /** Writes a tenant as YAML to `tenants/<slug>.yaml` (or `file`). */
+  writeTenant(tenant: Record<string, unknown>, file = `${String(tenant.slug)}.yaml`): string {
+    return this.writeTenantFile(file, stringify(tenant));
+  }
+
+  /** Reads a sample tenant file as an object, to edit it. */
+  readTenant(slug: string): Record<string, unknown> {
+    return parse(readFileSync(join(this.tenantsDir, `${slug}.yaml`), 'utf8')) as Record<string, unknown>;
+  }
+
+  writePlatform(text: string): void {
+    writeFileSync(join(this.root, 'platform.yaml'), text);
+  }
+
+  remove(): void {
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+let counter = 0;
+/** A valid tenant record; override any field. Ids are deterministic so snapshots are stable. */
+export function validTenant(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  counter += 1;
+  return {
+    id: `00000000-0000-4000-8000-${String(counter).padStart(12, '0')}`,
+    slug: `tenant${counter}`,
+    company: `Company ${counter}`,
+    adminEmail: `admin${counter}@example.com`,
+    plan: 'pro',
+    model: 'bridge',
+    region: 'us-east-1',
+    ...overrides,
+  };
+}
