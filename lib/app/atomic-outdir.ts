@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 /** What terraform leaves in a stack directory that must survive a new synth (providers, lock file). */
@@ -14,13 +14,22 @@ export function stagingDir(outdir: string): string {
 /**
  * Replaces `outdir` by `staged` in two renames, carrying over terraform's working files,
  * so a failed or interrupted synth never leaves a half-written output behind.
+ *
+ * `leaveOrphansToCli`: the cdktf CLI lists the stack directories before running the app and
+ * deletes the ones the app no longer synthesizes afterwards, failing if they are gone; so under
+ * the CLI an empty placeholder stands in for each of them until the CLI removes it.
  */
-export function commitStaged(staged: string, outdir: string): void {
+export function commitStaged(staged: string, outdir: string, leaveOrphansToCli = false): void {
   if (existsSync(outdir)) {
     const oldStacks = join(outdir, 'stacks');
     const newStacks = join(staged, 'stacks');
     if (existsSync(oldStacks) && existsSync(newStacks)) {
-      for (const stack of readdirSync(newStacks)) {
+      const fresh = new Set(readdirSync(newStacks));
+      for (const stack of readdirSync(oldStacks)) {
+        if (!fresh.has(stack)) {
+          if (leaveOrphansToCli) mkdirSync(join(newStacks, stack));
+          continue;
+        }
         for (const kept of KEPT_IN_STACK_DIRS) {
           const from = join(oldStacks, stack, kept);
           if (existsSync(from)) renameSync(from, join(newStacks, stack, kept));

@@ -41,7 +41,7 @@ export function synthesize(options: SynthesizeOptions = {}): SynthesizeResult {
     const app = new App({ outdir: staged });
     const stacks = buildStacks(app, registry, selection);
     app.synth();
-    commitStaged(staged, outdir);
+    commitStaged(staged, outdir, process.env.CDKTF_OUTDIR !== undefined && options.outdir === undefined);
     const warnings = [...stacks.platform, ...stacks.tenants].flatMap((s) => s.policy.findings.filter((f) => f.level === 'warning'));
     return { registry, selection, stacks, outdir, warnings };
   } catch (e) {
