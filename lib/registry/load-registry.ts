@@ -1,4 +1,4 @@
-import { readdirSync, existsSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { PLAN_PROFILES, parseQuantity } from '../plans';
 import { PlatformSchema, type PlatformConfig } from './platform-schema';
@@ -48,8 +48,11 @@ export function loadRegistry(options: LoadRegistryOptions = {}): Registry {
   }
 
   const parsed: { tenant: Tenant; yaml: YamlFile; fileSlug: string }[] = [];
-  if (!existsSync(tenantsDir)) {
+  const dirStat = statSync(tenantsDir, { throwIfNoEntry: false });
+  if (!dirStat) {
     problems.push({ file: rel(tenantsDir), path: '', message: 'tenant registry directory does not exist' });
+  } else if (!dirStat.isDirectory()) {
+    problems.push({ file: rel(tenantsDir), path: '', message: 'must be a directory of <slug>.yaml tenant files' });
   } else {
     for (const name of readdirSync(tenantsDir).sort()) {
       if (name.startsWith('.') || NOT_TENANT_FILES.has(name) || VALUES_FILE.test(name)) continue;
@@ -86,6 +89,9 @@ function checkRegistry(parsed: { tenant: Tenant; yaml: YamlFile; fileSlug: strin
     claim('slug', t.slug, yaml, ['slug']);
     if (platform) claim('domain', `${t.domain.subdomain ?? t.slug}.${platform.baseDomain}`, yaml, t.domain.subdomain ? ['domain', 'subdomain'] : ['slug']);
     if (t.domain.custom) claim('domain', t.domain.custom, yaml, ['domain', 'custom']);
+    if (platform && t.domain.custom && (t.domain.custom === platform.baseDomain || t.domain.custom.endsWith(`.${platform.baseDomain}`))) {
+      problems.push(yaml.problem(['domain', 'custom'], `must not be under the platform domain ${platform.baseDomain}; use domain.subdomain for a name under it`));
+    }
 
     for (const regime of ['hipaa', 'pci'] as const) {
       if (t.compliance[regime] && t.model !== 'silo') {

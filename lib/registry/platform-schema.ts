@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { REGION_PATTERN } from './tenant-schema';
 
 const ID = (prefix: string) =>
   z.string().regex(new RegExp(`^${prefix}-[0-9a-f]{8,17}$`), { message: `must be an AWS id such as "${prefix}-0123456789abcdef0"` });
@@ -16,7 +17,11 @@ export const StateSchema = z
   .discriminatedUnion('backend', [
     z.strictObject({
       backend: z.literal('local'),
-      directory: z.string().min(1).default('state').describe('Directory (relative to the project) for state files.'),
+      directory: z
+        .string()
+        .regex(/^(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9_][A-Za-z0-9_./-]*$/, { message: 'must be a relative path inside the project (no "..", not absolute)' })
+        .default('state')
+        .describe('Directory (relative to the project) for state files.'),
     }),
     z.strictObject({
       backend: z.literal('s3'),
@@ -30,10 +35,10 @@ export const StateSchema = z
 
 export const PlatformSchema = z
   .strictObject({
-    name: z.string().regex(/^[a-z][a-z0-9-]{1,20}$/).default('tenancy').describe('Prefix of shared resource names.'),
+    name: z.string().regex(/^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){1,20}$/, { message: 'must be 2-21 lowercase letters and digits with single inner hyphens, starting with a letter' }).default('tenancy').describe('Prefix of shared resource names.'),
     baseDomain: z.string().regex(/^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/).describe('Tenants get <subdomain>.<baseDomain>.'),
     controlPlaneRegion: z.string().min(1).describe('Region of the control-plane database.'),
-    regions: z.record(z.string(), RegionNetworkSchema).refine((r) => Object.keys(r).length > 0, { message: 'needs at least one region' }),
+    regions: z.record(z.string().regex(REGION_PATTERN, { message: 'must be an AWS region such as "us-east-1"' }), RegionNetworkSchema).refine((r) => Object.keys(r).length > 0, { message: 'needs at least one region' }),
     state: StateSchema.default({ backend: 'local', directory: 'state' }),
   })
   .describe('Shared platform settings (platform.yaml).');

@@ -45,7 +45,7 @@ export const RESIDENCY_REGION_PREFIXES: Readonly<Record<DataResidency, readonly 
   jp: ['ap-northeast-1', 'ap-northeast-3'],
 };
 
-const REGION_PATTERN = /^(?:us|eu|ap|ca|sa|me|af|il|mx)-(?:north|south|east|west|central|northeast|southeast|northwest|southwest)-[1-9]$/;
+export const REGION_PATTERN = /^(?:us|eu|ap|ca|sa|me|af|il|mx)-(?:north|south|east|west|central|northeast|southeast|northwest|southwest)-[1-9]$/;
 const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const DOMAIN = /^(?=.{4,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 /** Kubernetes quantities, e.g. `500m`, `2`, `16Gi`. */
@@ -68,6 +68,7 @@ export const DomainSchema = z
     subdomain: z
       .string()
       .regex(DNS_LABEL, { message: 'must be one DNS label: lowercase letters, digits and inner hyphens, at most 63 characters' })
+      .refine((s) => !RESERVED_SLUGS.has(s), { message: 'is reserved by the platform' })
       .optional()
       .describe('Label under the platform base domain; defaults to the slug.'),
     custom: z
@@ -99,7 +100,12 @@ export const QuotaSchema = z
 
 export const TenantSchema = z
   .strictObject({
-    id: z.uuid({ message: 'must be a UUID (it is immutable: it keys the Terraform state and billing)' }).describe('Immutable tenant id (UUID).'),
+    id: z
+      .uuid({ message: 'must be a UUID (it is immutable: it keys the Terraform state and billing)' })
+      .refine((s) => !/^(?:0{8}-0{4}-0{4}-0{4}-0{12}|f{8}-f{4}-f{4}-f{4}-f{12})$/i.test(s), { message: 'must be a generated UUID, not the nil or max UUID' })
+      // One spelling everywhere: the id keys the state file, so case must not start a new state.
+      .transform((s) => s.toLowerCase())
+      .describe('Immutable tenant id (UUID).'),
     slug: z
       .string()
       .regex(SLUG_PATTERN, {
@@ -113,7 +119,7 @@ export const TenantSchema = z
       .min(1, { message: 'must not be empty' })
       .max(200)
       // Control characters in a display name end up in emails, logs and invoices.
-      .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), { message: 'must not contain control characters' })
+      .refine((s) => !/[\p{Cc}\u202a-\u202e\u2066-\u2069]/u.test(s), { message: 'must not contain control characters' })
       .describe('Company name as shown to people.'),
     adminEmail: z.email({ message: 'must be an email address' }).max(254).describe("Email of the tenant's first administrator."),
     plan: z.enum(PLANS).describe('Commercial plan; it sizes databases, quotas and replicas.'),

@@ -1,5 +1,5 @@
 import { readFileSync, lstatSync } from 'node:fs';
-import { LineCounter, parseDocument, isMap, type Document } from 'yaml';
+import { LineCounter, parseDocument, isMap, isScalar, type Document } from 'yaml';
 import type { z } from 'zod';
 import type { RegistryProblem } from './registry-error';
 
@@ -20,7 +20,11 @@ export class YamlFile {
    */
   static read(absPath: string, file: string, problems: RegistryProblem[]): { yaml: YamlFile; data: Record<string, unknown> } | undefined {
     const stat = lstatSync(absPath, { throwIfNoEntry: false });
-    if (!stat?.isFile()) {
+    if (!stat) {
+      problems.push({ file, path: '', message: 'does not exist' });
+      return undefined;
+    }
+    if (!stat.isFile()) {
       problems.push({ file, path: '', message: stat?.isSymbolicLink() ? 'must be a regular file, not a symbolic link' : 'must be a regular file' });
       return undefined;
     }
@@ -37,7 +41,7 @@ export class YamlFile {
     }
     const lines = new LineCounter();
     // Plain YAML 1.2 core schema: no custom tags, no merge keys, duplicate keys are errors.
-    const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, schema: 'core', merge: false, uniqueKeys: true, strict: true });
+    const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, schema: 'core', merge: false, uniqueKeys: true, strict: true, resolveKnownTags: false });
     const errors = [...doc.errors, ...doc.warnings];
     if (errors.length > 0) {
       for (const e of errors) {
@@ -72,13 +76,26 @@ export class YamlFile {
     return { file: this.file, path: formatPath(path), message, line: pos?.line, column: pos?.col };
   }
 
+  /** A problem on the key of `path` (the field itself, e.g. an unknown field), not on its value. */
+  keyProblem(path: readonly PropertyKey[], message: string): RegistryProblem {
+    const parent = path.length <= 1 ? this.doc.contents : this.doc.getIn(path.slice(0, -1) as unknown[], true);
+    const key = String(path[path.length - 1]);
+    const pair = isMap(parent) ? parent.items.find((p) => isScalar(p.key) && String(p.key.value) === key) : undefined;
+    const range = (pair?.key as { range?: [number, number, number] } | undefined)?.range;
+    if (!range) return this.problem(path, message);
+    const pos = this.lines.linePos(range[0]);
+    return { file: this.file, path: formatPath(path), message, line: pos.line, column: pos.col };
+  }
+
   /** Parses `data` with `schema`; every zod issue becomes a problem with its line. */
   validate<S extends z.ZodType>(schema: S, data: unknown, problems: RegistryProblem[]): z.output<S> | undefined {
     const result = schema.safeParse(data);
     if (result.success) return result.data;
     for (const issue of result.error.issues) {
       if (issue.code === 'unrecognized_keys') {
-        for (const key of issue.keys) problems.push(this.problem([...issue.path, key], 'unknown field'));
+        for (const key of issue.keys) problems.push(this.keyProblem([...issue.path, key], 'unknown field'));
+      } else if (issue.code === 'invalid_key') {
+        problems.push(this.keyProblem(issue.path, issue.issues[0]?.message ?? issue.message));
       } else {
         problems.push(this.problem(issue.path, issue.message));
       }
