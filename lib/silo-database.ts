@@ -12,6 +12,8 @@ import type { Plan } from './registry/tenant-schema';
 
 export const POSTGRES_PORT = 5432;
 const LOG_EXPORTS = ['postgresql', 'upgrade'] as const;
+/** Retentions CloudWatch Logs accepts; any other value fails at terraform validate. */
+export const CLOUDWATCH_RETENTION_DAYS: readonly number[] = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
 /** Properties of a tenant's dedicated RDS PostgreSQL instance. */
 export interface SiloDatabaseProps {
@@ -88,7 +90,7 @@ export class SiloDatabase extends Construct {
       subnetIds: [...s.subnetIds],
     });
 
-    // No egress rules: Terraform removes AWS's default allow-all egress, and RDS needs none.
+    // No egress: RDS needs none. An explicit empty list also removes rules added outside Terraform.
     this.securityGroup = new SecurityGroup(this, 'security-group', {
       name: `${names.awsPrefix}-db`,
       description: `PostgreSQL of tenant ${s.slug}: only the cluster's workloads`,
@@ -100,6 +102,7 @@ export class SiloDatabase extends Construct {
         toPort: POSTGRES_PORT,
         securityGroups: [...s.allowedSecurityGroupIds],
       }],
+      egress: [],
       revokeRulesOnDelete: true,
     });
 
@@ -207,7 +210,7 @@ export class SiloDatabase extends Construct {
     if (s.allowedSecurityGroupIds.length === 0) fail('allowedSecurityGroupIds is empty: nothing could reach the database (PgBouncer runs in the cluster)');
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(s.databaseName)) fail(`databaseName ${JSON.stringify(s.databaseName)} must be a lowercase SQL identifier`);
     if (!/^[a-z][a-z0-9_]{0,62}$/.test(s.masterUsername) || ['postgres', 'rdsadmin', 'admin'].includes(s.masterUsername)) fail(`masterUsername ${JSON.stringify(s.masterUsername)} must be a lowercase SQL identifier and not a reserved name`);
-    if (!Number.isInteger(s.logRetentionDays) || s.logRetentionDays < 1) fail(`logRetentionDays must be a positive whole number, got ${s.logRetentionDays}`);
+    if (!CLOUDWATCH_RETENTION_DAYS.includes(s.logRetentionDays)) fail(`logRetentionDays must be one of ${CLOUDWATCH_RETENTION_DAYS.join(', ')} (CloudWatch Logs retentions), got ${s.logRetentionDays}`);
     return s;
   }
 }

@@ -55,6 +55,7 @@ export class PlatformStack extends TerraformStack {
       description: 'Shared PostgreSQL clusters: only the cluster workloads',
       vpcId: network.vpcId,
       ingress: [{ description: 'PostgreSQL from cluster workloads', protocol: 'tcp', fromPort: POSTGRES_PORT, toPort: POSTGRES_PORT, securityGroups: [network.workloadSecurityGroupId] }],
+      egress: [],
       revokeRulesOnDelete: true,
     });
 

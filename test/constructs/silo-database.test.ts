@@ -83,7 +83,7 @@ describe('SiloDatabase', () => {
       expect.objectContaining({ from_port: 5432, to_port: 5432, protocol: 'tcp', security_groups: ['sg-0000000000000aaaa', 'sg-0000000000000bbbb'] }),
     ]);
     expect(sg.ingress[0].cidr_blocks ?? []).toEqual([]);
-    expect(sg.egress ?? []).toEqual([]);
+    expect(sg.egress).toEqual([]);
   });
 
   test('a hyphenated slug becomes an underscore database name', () => {
@@ -116,6 +116,7 @@ describe('SiloDatabase', () => {
     ['bad database name', { databaseName: 'x"; drop' }, /databaseName/],
     ['reserved master user', { masterUsername: 'postgres' }, /masterUsername/],
     ['bad log retention', { logRetentionDays: 0 }, /logRetentionDays/],
+    ['log retention CloudWatch rejects', { logRetentionDays: 17 }, /logRetentionDays must be one of/],
   ])('rejects %s', (_name, props, message) => {
     expect(() => synth(props)).toThrow(message);
   });
