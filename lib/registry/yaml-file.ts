@@ -6,13 +6,37 @@ import type { RegistryProblem } from './registry-error';
 /** Registry files are small; anything bigger is a mistake or an attack. */
 export const MAX_FILE_BYTES = 64 * 1024;
 
-/** A parsed YAML file that can point at the line of any field path. */
+/** Parser options: plain YAML 1.2 core schema, no custom or known tags, no merge keys, duplicate keys are errors. */
+const PARSE_OPTIONS = { prettyErrors: false, schema: 'core', merge: false, uniqueKeys: true, strict: true, resolveKnownTags: false } as const;
+
+/**
+ * A parsed YAML file that can point at the line of any field path. Only the text is kept:
+ * the document tree is rebuilt on the first problem, so a large valid registry does not
+ * hold thousands of syntax trees in memory.
+ */
 export class YamlFile {
+  private located?: { doc: Document; lines: LineCounter };
+
   private constructor(
     readonly file: string,
-    private readonly doc: Document,
-    private readonly lines: LineCounter,
+    private readonly text: string,
   ) {}
+
+  private get doc(): Document {
+    return this.locate().doc;
+  }
+
+  private get lines(): LineCounter {
+    return this.locate().lines;
+  }
+
+  private locate(): { doc: Document; lines: LineCounter } {
+    if (!this.located) {
+      const lines = new LineCounter();
+      this.located = { doc: parseDocument(this.text, { ...PARSE_OPTIONS, lineCounter: lines }), lines };
+    }
+    return this.located;
+  }
 
   /**
    * Reads and parses `absPath`. Problems (not a regular file, too big, not UTF-8,
@@ -40,8 +64,7 @@ export class YamlFile {
       return undefined;
     }
     const lines = new LineCounter();
-    // Plain YAML 1.2 core schema: no custom tags, no merge keys, duplicate keys are errors.
-    const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, schema: 'core', merge: false, uniqueKeys: true, strict: true, resolveKnownTags: false });
+    const doc = parseDocument(text, { ...PARSE_OPTIONS, lineCounter: lines });
     const errors = [...doc.errors, ...doc.warnings];
     if (errors.length > 0) {
       for (const e of errors) {
@@ -62,7 +85,7 @@ export class YamlFile {
       problems.push({ file, path: '', message: `invalid YAML: ${(e as Error).message}` });
       return undefined;
     }
-    return { yaml: new YamlFile(file, doc, lines), data: data as Record<string, unknown> };
+    return { yaml: new YamlFile(file, text), data: data as Record<string, unknown> };
   }
 
   /** A problem at `path`, with the line of the deepest node that exists on that path. */
