@@ -19,12 +19,51 @@ export interface QuotaCeiling {
   readonly pods: number;
 }
 
+/** How a silo tenant's PgBouncer pool is sized on a plan (transaction pooling). */
+export interface PgbouncerProfile {
+  /** PgBouncer pods in front of the database. */
+  readonly replicas: number;
+  /** Server connections per database/user pair, per PgBouncer pod. */
+  readonly defaultPoolSize: number;
+  /** Extra server connections allowed when clients wait too long. */
+  readonly reservePoolSize: number;
+  /** Client connections one PgBouncer pod accepts. */
+  readonly maxClientConn: number;
+}
+
+/** A tenant namespace's ResourceQuota on a plan: compute, storage and object counts. */
+export interface NamespaceQuota {
+  /** Sum of CPU requests and of CPU limits. */
+  readonly cpu: string;
+  /** Sum of memory requests and of memory limits. */
+  readonly memory: string;
+  /** Sum of persistent volume claim requests. */
+  readonly storage: string;
+  readonly pods: number;
+  readonly services: number;
+  readonly persistentVolumeClaims: number;
+  readonly configMaps: number;
+  readonly secrets: number;
+}
+
+/** Per-container defaults and maximum of a tenant namespace's LimitRange. */
+export interface ContainerLimits {
+  readonly defaultRequest: { readonly cpu: string; readonly memory: string };
+  readonly defaultLimit: { readonly cpu: string; readonly memory: string };
+  readonly max: { readonly cpu: string; readonly memory: string };
+}
+
 export interface PlanProfile {
   readonly plan: Plan;
   /** Isolation models a tenant on this plan may use. */
   readonly models: readonly TenancyModel[];
   readonly silo: SiloDatabaseProfile;
+  readonly pgbouncer: PgbouncerProfile;
+  /** Namespace quota when the tenant sets no override. */
+  readonly quota: NamespaceQuota;
   readonly quotaCeiling: QuotaCeiling;
+  readonly containerLimits: ContainerLimits;
+  /** Replicas of the tenant workload. */
   readonly replicas: number;
 }
 
@@ -37,28 +76,40 @@ export const PLAN_PROFILES: Readonly<Record<Plan, PlanProfile>> = {
     plan: 'free',
     models: ['pool'],
     silo: { instanceClass: 'db.t3.micro', allocatedStorageGb: 20, maxAllocatedStorageGb: 50, backupRetentionDays: 7, multiAz: false, performanceInsightsRetentionDays: 0 },
+    pgbouncer: { replicas: 1, defaultPoolSize: 5, reservePoolSize: 0, maxClientConn: 100 },
+    quota: { cpu: '1', memory: '2Gi', storage: '5Gi', pods: 10, services: 5, persistentVolumeClaims: 2, configMaps: 10, secrets: 10 },
     quotaCeiling: { cpu: '1', memory: '2Gi', storage: '5Gi', pods: 10 },
+    containerLimits: { defaultRequest: { cpu: '50m', memory: '64Mi' }, defaultLimit: { cpu: '250m', memory: '256Mi' }, max: { cpu: '500m', memory: '1Gi' } },
     replicas: 1,
   },
   starter: {
     plan: 'starter',
     models: ['pool', 'bridge', 'silo'],
     silo: { instanceClass: 'db.t3.micro', allocatedStorageGb: 20, maxAllocatedStorageGb: 100, backupRetentionDays: 7, multiAz: false, performanceInsightsRetentionDays: 0 },
+    pgbouncer: { replicas: 2, defaultPoolSize: 10, reservePoolSize: 2, maxClientConn: 200 },
+    quota: { cpu: '2', memory: '4Gi', storage: '20Gi', pods: 20, services: 10, persistentVolumeClaims: 5, configMaps: 20, secrets: 20 },
     quotaCeiling: { cpu: '4', memory: '8Gi', storage: '50Gi', pods: 30 },
+    containerLimits: { defaultRequest: { cpu: '100m', memory: '128Mi' }, defaultLimit: { cpu: '500m', memory: '512Mi' }, max: { cpu: '1', memory: '2Gi' } },
     replicas: 2,
   },
   pro: {
     plan: 'pro',
     models: ['pool', 'bridge', 'silo'],
     silo: { instanceClass: 'db.t3.medium', allocatedStorageGb: 50, maxAllocatedStorageGb: 500, backupRetentionDays: 14, multiAz: false, performanceInsightsRetentionDays: 7 },
+    pgbouncer: { replicas: 2, defaultPoolSize: 20, reservePoolSize: 5, maxClientConn: 1000 },
+    quota: { cpu: '8', memory: '16Gi', storage: '100Gi', pods: 50, services: 20, persistentVolumeClaims: 10, configMaps: 50, secrets: 50 },
     quotaCeiling: { cpu: '16', memory: '32Gi', storage: '200Gi', pods: 100 },
+    containerLimits: { defaultRequest: { cpu: '100m', memory: '128Mi' }, defaultLimit: { cpu: '1', memory: '1Gi' }, max: { cpu: '4', memory: '8Gi' } },
     replicas: 3,
   },
   enterprise: {
     plan: 'enterprise',
     models: ['pool', 'bridge', 'silo'],
     silo: { instanceClass: 'db.m6g.large', allocatedStorageGb: 100, maxAllocatedStorageGb: 2000, backupRetentionDays: 35, multiAz: true, performanceInsightsRetentionDays: 731 },
+    pgbouncer: { replicas: 3, defaultPoolSize: 40, reservePoolSize: 10, maxClientConn: 5000 },
+    quota: { cpu: '32', memory: '64Gi', storage: '500Gi', pods: 200, services: 50, persistentVolumeClaims: 50, configMaps: 200, secrets: 200 },
     quotaCeiling: { cpu: '64', memory: '128Gi', storage: '1Ti', pods: 500 },
+    containerLimits: { defaultRequest: { cpu: '250m', memory: '256Mi' }, defaultLimit: { cpu: '2', memory: '2Gi' }, max: { cpu: '8', memory: '32Gi' } },
     replicas: 4,
   },
 };
