@@ -25,7 +25,7 @@ trap 'rm -f "$results"' EXIT
 status=0
 npx jest --ci --json --outputFile="$results" "$@" || status=$?
 node -e '
-  const r = require(process.argv[1]);
+  const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
   console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
   if (r.numTotalTests === 0) { console.error("npm test: no test ran"); process.exit(1); }
 ' "$results" || status=1
