@@ -49,4 +49,11 @@ export const platformNames = (platformName: string) => ({
   poolAppRole: 'pool_app',
   /** Transaction-local setting that carries the tenant id for RLS policies. */
   poolTenantSetting: 'app.tenant_id',
+  /** Private DNS zone with stable names for the shared clusters, so tenant stacks need no platform state. */
+  databaseZone: `db.${platformName}.internal`,
+  bridgeHost: `bridge.db.${platformName}.internal`,
+  poolHost: `pool.db.${platformName}.internal`,
+  controlPlaneHost: `control-plane.db.${platformName}.internal`,
+  /** Secrets Manager name of the pool application role's credentials (written by the pool's post-apply hook). */
+  poolAppSecretName: `${platformName}/pool/app-credentials`,
 });

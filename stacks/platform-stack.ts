@@ -4,6 +4,8 @@ import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
 import { DbSubnetGroup } from '@cdktf/provider-aws/lib/db-subnet-group';
 import { KmsAlias } from '@cdktf/provider-aws/lib/kms-alias';
 import { KmsKey } from '@cdktf/provider-aws/lib/kms-key';
+import { Route53Record } from '@cdktf/provider-aws/lib/route53-record';
+import { Route53Zone } from '@cdktf/provider-aws/lib/route53-zone';
 import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
 import { platformNames, platformStateKey } from '../lib/naming';
 import { PolicyAspect } from '../lib/policy/policy-aspect';
@@ -59,14 +61,19 @@ export class PlatformStack extends TerraformStack {
       revokeRulesOnDelete: true,
     });
 
+    // Stable private names for the shared clusters: tenant workloads connect by name, so tenant
+    // stacks never read the platform's state.
+    const zone = new Route53Zone(this, 'database-zone', { name: names.databaseZone, comment: 'Shared tenant databases', vpc: [{ vpcId: network.vpcId }] });
+
     const shared = { kmsKeyArn: dataKey.arn, dbSubnetGroupName: subnets.name, securityGroupIds: [sg.id] };
-    const clusters: [string, string, string][] = [
-      ['bridge', names.bridgeCluster, names.bridgeDatabase],
-      ['pool', names.poolCluster, names.poolDatabase],
+    const clusters: [string, string, string, string][] = [
+      ['bridge', names.bridgeCluster, names.bridgeDatabase, names.bridgeHost],
+      ['pool', names.poolCluster, names.poolDatabase, names.poolHost],
     ];
-    if (region === platform.controlPlaneRegion) clusters.push(['control_plane', names.controlPlaneCluster, names.controlPlaneDatabase]);
-    for (const [key, identifier, databaseName] of clusters) {
+    if (region === platform.controlPlaneRegion) clusters.push(['control_plane', names.controlPlaneCluster, names.controlPlaneDatabase, names.controlPlaneHost]);
+    for (const [key, identifier, databaseName, host] of clusters) {
       const c = (this.clusters[key] = new SharedPostgresCluster(this, key.replace('_', '-'), { ...shared, identifier, databaseName }));
+      new Route53Record(this, `${key.replace('_', '-')}-dns`, { zoneId: zone.zoneId, name: host, type: 'CNAME', ttl: 60, records: [c.cluster.endpoint] });
       new TerraformOutput(this, `${key}_cluster_identifier`, { value: identifier });
       new TerraformOutput(this, `${key}_endpoint`, { value: c.cluster.endpoint });
       new TerraformOutput(this, `${key}_reader_endpoint`, { value: c.cluster.readerEndpoint });

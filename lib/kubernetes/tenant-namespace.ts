@@ -49,8 +49,8 @@ export interface TenantNamespaceProps {
   readonly plan: Plan;
   /** Data isolation model, as a label. */
   readonly model: TenancyModel;
-  /** Where the tenant's database is: its workloads may open connections there and nowhere else outside the namespace. */
-  readonly databaseEgress: EgressDestination;
+  /** Where the tenant's database is (the database subnets): its workloads may open connections there and nowhere else outside the namespace. */
+  readonly databaseEgress: readonly EgressDestination[];
   /** Further destinations the tenant's workloads may reach. @default none */
   readonly extraEgress?: readonly EgressDestination[];
   /** Namespace of the ingress controller, the only outside source of traffic. @default "ingress-nginx" */
@@ -93,7 +93,8 @@ export class TenantNamespace extends Construct {
     if (!NAMESPACE_NAME.test(ingressNs)) fail(`ingressControllerNamespace ${JSON.stringify(ingressNs)} is not a namespace name`);
     if (ingressNs === names.namespace) fail('ingressControllerNamespace cannot be the tenant namespace');
     const extraEgress = props.extraEgress ?? [];
-    for (const dest of [props.databaseEgress, ...extraEgress]) {
+    if (props.databaseEgress.length === 0) fail('databaseEgress is empty: the workload could not reach its database');
+    for (const dest of [...props.databaseEgress, ...extraEgress]) {
       if (!CIDR.test(dest.cidr)) fail(`egress CIDR ${JSON.stringify(dest.cidr)} is not an IPv4 CIDR`);
       if (dest.cidr.endsWith('/0')) fail(`egress to ${dest.cidr} would allow the whole internet; list the destinations`);
       if (dest.ports.length === 0 || dest.ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) fail(`egress to ${dest.cidr} needs ports 1-65535`);
@@ -173,7 +174,7 @@ export class TenantNamespace extends Construct {
       spec: {
         podSelector: {},
         policyTypes: ['Egress'],
-        egress: [props.databaseEgress, ...extraEgress].map(egressRule),
+        egress: [...props.databaseEgress, ...extraEgress].map(egressRule),
       },
     });
 

@@ -1,5 +1,6 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { PLATFORM_ENFORCED_VALUES } from '../kubernetes/enforced-values';
 import { PLAN_PROFILES, parseQuantity } from '../plans';
 import { PlatformSchema, type PlatformConfig } from './platform-schema';
 import { RegistryError, type RegistryProblem } from './registry-error';
@@ -116,6 +117,9 @@ function checkRegistry(parsed: { tenant: Tenant; yaml: YamlFile; fileSlug: strin
       if (value !== undefined && parseQuantity(value) > parseQuantity(profile.quotaCeiling[key])) {
         problems.push(yaml.problem(['quotas', key], `${value} exceeds the ${t.plan} plan ceiling of ${profile.quotaCeiling[key]}`));
       }
+    }
+    for (const key of Object.keys(t.workload.values ?? {})) {
+      if (PLATFORM_ENFORCED_VALUES.includes(key)) problems.push(yaml.problem(['workload', 'values', key], 'is set by the platform (identity, database, security and placement) and cannot be overridden'));
     }
     if (t.quotas.pods !== undefined && t.quotas.pods > profile.quotaCeiling.pods) {
       problems.push(yaml.problem(['quotas', 'pods'], `${t.quotas.pods} exceeds the ${t.plan} plan ceiling of ${profile.quotaCeiling.pods}`));

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { REGION_PATTERN } from './tenant-schema';
 
+const CIDR = /^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\/(?:3[0-2]|[12]?\d)$/;
+
 const ID = (prefix: string) =>
   z.string().regex(new RegExp(`^${prefix}-[0-9a-f]{8,17}$`), { message: `must be an AWS id such as "${prefix}-0123456789abcdef0"` });
 
@@ -10,6 +12,14 @@ export const RegionNetworkSchema = z
     privateSubnetIds: z.array(ID('subnet')).min(2, { message: 'needs at least two subnets in different AZs (RDS requires it)' }),
     workloadSecurityGroupId: ID('sg').describe("Security group of the cluster's workloads; only it may reach tenant databases."),
     clusterName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/).describe('EKS cluster the tenant namespaces live in.'),
+    databaseSubnetCidrs: z
+      .array(z.string().regex(CIDR, { message: 'must be an IPv4 CIDR such as "10.0.32.0/20"' }).refine((c) => !c.endsWith('/0'), { message: 'must not be the whole internet' }))
+      .min(1, { message: 'needs the CIDR of every private subnet that holds databases' })
+      .describe("CIDRs of the database subnets: the only place tenant namespaces may open connections to (NetworkPolicy egress)."),
+    oidcProviderArn: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider\/oidc\.eks\.[a-z0-9-]+\.amazonaws\.com\/id\/[A-Za-z0-9]+$/, { message: 'must be the ARN of the EKS cluster\'s IAM OIDC provider' })
+      .describe("IAM OIDC provider of the EKS cluster, for the per-tenant roles that read a tenant's secrets (IRSA)."),
   })
   .describe('Network and cluster inputs of one region (created outside this project).');
 
@@ -33,6 +43,27 @@ export const StateSchema = z
   ])
   .describe('Where Terraform state lives. The S3 backend locks with a lock file (use_lockfile).');
 
+const IMAGE = /^[a-z0-9][a-z0-9._/-]*(?::[A-Za-z0-9._-]{1,128})?(?:@sha256:[a-f0-9]{64})?$/;
+
+export const KubernetesSchema = z
+  .strictObject({
+    ingressControllerNamespace: z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/).default('ingress-nginx').describe('Namespace of the ingress controller, the only outside source of traffic into tenant namespaces.'),
+    dedicatedNodes: z
+      .strictObject({
+        labelKey: z.string().regex(/^[a-z0-9.\/-]+$/).default('tenancy.io/dedicated'),
+        labelValue: z.string().regex(/^[a-z0-9-]+$/).default('pci'),
+        taintKey: z.string().regex(/^[a-z0-9.\/-]+$/).default('tenancy.io/dedicated'),
+      })
+      .default({ labelKey: 'tenancy.io/dedicated', labelValue: 'pci', taintKey: 'tenancy.io/dedicated' })
+      .describe('Nodes reserved for PCI tenants: label (node affinity) and NoSchedule taint (toleration).'),
+    pgbouncerImage: z.string().regex(IMAGE).default('edoburu/pgbouncer:v1.23.1-p3').describe('PgBouncer image of silo tenants; pin a tag or digest.'),
+    appImage: z.string().regex(IMAGE).default('ghcr.io/cdktf-tenancy/tenant-app:0.1.0').describe('Image of the tenant workload; pin a tag or digest.'),
+    chartVersion: z.string().regex(/^[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?$/).default('0.1.0').describe('Version of the tenant-app chart every tenant release is pinned to.'),
+    chartRepository: z.string().regex(/^(?:https|oci):\/\/[^\s]+$/).optional().describe('Chart repository; unset: the chart in charts/tenant-app.'),
+    rdsCaConfigMap: z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/).optional().describe('ConfigMap (in each tenant namespace) with the RDS CA bundle as ca.pem; set it to verify the server certificate (verify-full), otherwise PgBouncer encrypts with sslmode require.'),
+  })
+  .describe('Kubernetes side of every tenant.');
+
 export const PlatformSchema = z
   .strictObject({
     name: z.string().regex(/^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){1,20}$/, { message: 'must be 2-21 lowercase letters and digits with single inner hyphens, starting with a letter' }).default('tenancy').describe('Prefix of shared resource names.'),
@@ -40,9 +71,11 @@ export const PlatformSchema = z
     controlPlaneRegion: z.string().min(1).describe('Region of the control-plane database.'),
     regions: z.record(z.string().regex(REGION_PATTERN, { message: 'must be an AWS region such as "us-east-1"' }), RegionNetworkSchema).refine((r) => Object.keys(r).length > 0, { message: 'needs at least one region' }),
     state: StateSchema.default({ backend: 'local', directory: 'state' }),
+    kubernetes: KubernetesSchema.default(KubernetesSchema.parse({})),
   })
   .describe('Shared platform settings (platform.yaml).');
 
 export type PlatformConfig = z.output<typeof PlatformSchema>;
 export type RegionNetwork = z.output<typeof RegionNetworkSchema>;
 export type StateConfig = z.output<typeof StateSchema>;
+export type KubernetesConfig = z.output<typeof KubernetesSchema>;

@@ -5,7 +5,7 @@ import { loadRegistry } from '../../lib/registry/load-registry';
 import { REPO_ROOT } from '../support/fixture-project';
 
 const registry = loadRegistry({ root: REPO_ROOT });
-const DB = { cidr: '10.0.32.0/20', ports: [5432] };
+const DB = [{ cidr: '10.0.32.0/20', ports: [5432] }];
 const PCI_NODES = { labelKey: 'tenancy.io/dedicated', labelValue: 'pci', taintKey: 'tenancy.io/dedicated' };
 
 function synth(props: Partial<TenantNamespaceProps> & Pick<TenantNamespaceProps, 'slug'>) {
@@ -55,7 +55,7 @@ describe.each(registry.tenants.filter((t) => t.status !== 'offboarded').map((t) 
       }
     }
     const db = byName(json, 'kubernetes_network_policy_v1', 'allow-database-egress');
-    expect(db.spec.egress).toEqual([{ to: [{ ip_block: { cidr: DB.cidr } }], ports: [{ port: '5432', protocol: 'TCP' }] }]);
+    expect(db.spec.egress).toEqual([{ to: [{ ip_block: { cidr: DB[0].cidr } }], ports: [{ port: '5432', protocol: 'TCP' }] }]);
   });
 
   test('the quota covers compute, storage and object counts; no load balancers or node ports', () => {
@@ -109,7 +109,8 @@ describe('TenantNamespace rejects', () => {
     ['a quota above the plan ceiling', { plan: 'starter', quota: { cpu: '8' } }, /quota cpu 8 exceeds the starter plan ceiling of 4/],
     ['too many pods for the plan', { plan: 'free', model: 'pool', quota: { pods: 11 } }, /quota pods 11 exceeds/],
     ['egress to the whole internet', { extraEgress: [{ cidr: '0.0.0.0/0', ports: [443] }] }, /whole internet/],
-    ['a malformed CIDR', { databaseEgress: { cidr: '10.0.0.0', ports: [5432] } }, /not an IPv4 CIDR/],
+    ['a malformed CIDR', { databaseEgress: [{ cidr: '10.0.0.0', ports: [5432] }] }, /not an IPv4 CIDR/],
+    ['no database egress', { databaseEgress: [] }, /databaseEgress is empty/],
     ['an egress without ports', { extraEgress: [{ cidr: '192.0.2.0/24', ports: [] }] }, /needs ports/],
     ['extra egress for regulated data', { regulated: true, extraEgress: [{ cidr: '192.0.2.0/24', ports: [443] }] }, /regulated/],
     ['a bad ingress namespace', { ingressControllerNamespace: 'Ingress NGINX' }, /not a namespace name/],

@@ -22,14 +22,27 @@ function synthTenant(t: Tenant, platform: PlatformConfig = registry.platform): R
 const resourceTypes = (json: Record<string, any>) => Object.keys(json.resource ?? {}).sort();
 
 describe('TenantStack', () => {
+  const NAMESPACE_TYPES = ['kubernetes_limit_range_v1', 'kubernetes_namespace_v1', 'kubernetes_network_policy_v1', 'kubernetes_resource_quota_v1', 'kubernetes_role_binding_v1', 'kubernetes_role_v1', 'kubernetes_service_account_v1'];
+  const SECRET_SYNC_TYPES = ['aws_iam_role', 'aws_iam_role_policy', 'kubernetes_manifest'];
   test.each([
-    ['initech', 'silo', ['aws_cloudwatch_log_group', 'aws_db_instance', 'aws_db_parameter_group', 'aws_db_subnet_group', 'aws_kms_alias', 'aws_kms_key', 'aws_security_group']],
-    ['globex', 'bridge', ['aws_secretsmanager_secret', 'aws_secretsmanager_secret_version']],
-    ['acme', 'pool', []],
-  ])('%s (%s) composes the constructs of its model', (slug, model, types) => {
+    ['initech', 'silo', ['aws_cloudwatch_log_group', 'aws_db_instance', 'aws_db_parameter_group', 'aws_db_subnet_group', 'aws_kms_alias', 'aws_kms_key', 'aws_security_group', ...SECRET_SYNC_TYPES, 'kubernetes_config_map_v1', 'kubernetes_deployment_v1', 'kubernetes_service_v1']],
+    ['globex', 'bridge', ['aws_secretsmanager_secret', 'aws_secretsmanager_secret_version', ...SECRET_SYNC_TYPES]],
+    ['acme', 'pool', [...SECRET_SYNC_TYPES]],
+  ])('%s (%s) composes the constructs of its model, its namespace and its Helm release', (slug, model, types) => {
     const t = tenant(slug);
     expect(t.model).toBe(model);
-    expect(resourceTypes(synthTenant(t))).toEqual(types);
+    expect(resourceTypes(synthTenant(t))).toEqual([...types, ...NAMESPACE_TYPES, 'helm_release'].sort());
+  });
+
+  test('Kubernetes and Helm are configured from the EKS cluster of the tenant region, never a kubeconfig', () => {
+    const t = tenant('berlin-analytics');
+    const json = synthTenant(t);
+    expect(Object.values(json.data.aws_eks_cluster)).toEqual([expect.objectContaining({ name: 'tenancy-eu-central-1' })]);
+    const kube = json.provider.kubernetes[0];
+    expect(kube.host).toMatch(/^\$\{data\.aws_eks_cluster\.[^.]+\.endpoint\}$/);
+    expect(kube.token).toMatch(/^\$\{data\.aws_eks_cluster_auth\.[^.]+\.token\}$/);
+    expect(kube.config_path).toBeUndefined();
+    expect(json.provider.helm[0].kubernetes).toEqual(kube);
   });
 
   test.each(['initech', 'mediwell', 'payflow', 'globex', 'berlin-analytics', 'acme', 'tinyco'])(
@@ -62,10 +75,11 @@ describe('TenantStack', () => {
   test('silo outputs give the hooks the endpoint and the RDS-managed secret, never a password', () => {
     const json = synthTenant(tenant('initech'));
     expect(Object.keys(json.output).sort()).toEqual(
-      ['db_address', 'db_identifier', 'db_kms_key_arn', 'db_master_secret_arn', 'db_name', 'db_port', 'model', 'plan', 'region', 'slug', 'tenant_id'],
+      ['db_address', 'db_identifier', 'db_kms_key_arn', 'db_master_secret_arn', 'db_name', 'db_port', 'k8s_namespace', 'model', 'plan', 'region', 'slug', 'tenant_id'],
     );
     expect(json.output.db_master_secret_arn.value).toMatch(/master_user_secret\[0\]\.secret_arn/);
-    expect(JSON.stringify(json)).not.toMatch(/"(password|master_password)"\s*:/);
+    // The only "password" keys are External Secrets templates resolved in the cluster.
+    expect(JSON.stringify(json)).not.toMatch(/"(password|master_password)"\s*:\s*"(?!\{\{ \.password \}\})/);
   });
 
   test('with an S3 backend, state is one object per tenant id, encrypted and locked by a lock file', () => {
@@ -85,7 +99,7 @@ describe('TenantStack', () => {
     expect(() => Testing.fullSynth(stack)).toThrow(/TENANCY-TAG-1/);
   });
 
-  // One snapshot of the synthesized JSON per model.
+  // One snapshot of the synthesized JSON (AWS, Kubernetes and Helm) per model.
   test.each([['silo', 'initech'], ['bridge', 'globex'], ['pool', 'acme']])('snapshot: %s model (%s)', (_model, slug) => {
     expect(synthTenant(tenant(slug))).toMatchSnapshot();
   });

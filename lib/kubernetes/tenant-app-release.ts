@@ -1,0 +1,107 @@
+import { Construct } from 'constructs';
+import { Release } from '@cdktf/provider-helm/lib/release';
+import { stringify } from 'yaml';
+import { PLAN_PROFILES } from '../plans';
+import type { Plan, TenancyModel } from '../registry/tenant-schema';
+import { PLATFORM_ENFORCED_VALUES } from './enforced-values';
+import type { TenantNamespace } from './tenant-namespace';
+
+
+/** How the tenant workload reaches its database. */
+export interface TenantDatabaseConnection {
+  readonly host: string;
+  readonly port: number;
+  readonly name: string;
+  readonly sslmode: 'disable' | 'require' | 'verify-full';
+  /** Secret in the namespace with username and password keys. */
+  readonly credentialsSecret: string;
+  /** bridge: the tenant's schema. @default "" */
+  readonly schema?: string;
+  /** pool: the transaction-local setting carrying the tenant id. @default "" */
+  readonly tenantSetting?: string;
+}
+
+/** Properties of a tenant's Helm release of charts/tenant-app. */
+export interface TenantAppReleaseProps {
+  readonly namespace: TenantNamespace;
+  readonly tenantId: string;
+  readonly slug: string;
+  readonly plan: Plan;
+  readonly model: TenancyModel;
+  /** Image of the workload, "repository:tag" or "repository@sha256:…". */
+  readonly image: string;
+  /** Host name of the tenant (<subdomain>.<baseDomain>); the ingress serves it. */
+  readonly host: string;
+  /** The tenant's custom domain, served by the same ingress. @default none */
+  readonly customDomain?: string;
+  readonly database: TenantDatabaseConnection;
+  /** Chart version the release is pinned to; a fleet rolls forward when this changes. */
+  readonly chartVersion: string;
+  /** Chart repository (https:// or oci://). @default none: the chart in charts/tenant-app */
+  readonly chartRepository?: string;
+  /** Replica count. @default the plan's */
+  readonly replicas?: number;
+  /** The tenant's own values (registry workload.values), merged over the plan values. @default none */
+  readonly values?: Record<string, unknown>;
+}
+
+/**
+ * The tenant workload: one Helm release of charts/tenant-app per tenant, pinned to a chart
+ * version. Values are merged by Helm in this order: chart defaults ← plan values ← the
+ * tenant's values ← values the platform enforces (identity, database, service account,
+ * security contexts, placement), so a tenant override cannot impersonate another tenant or
+ * leave its dedicated nodes.
+ */
+export class TenantAppRelease extends Construct {
+  readonly release: Release;
+  /** The value layers in merge order, as objects (for tests and reports). */
+  readonly layers: { readonly plan: Record<string, unknown>; readonly tenant: Record<string, unknown>; readonly enforced: Record<string, unknown> };
+
+  constructor(scope: Construct, id: string, props: TenantAppReleaseProps) {
+    super(scope, id);
+    const ns = props.namespace;
+    const profile = PLAN_PROFILES[props.plan];
+    const tenantValues = props.values ?? {};
+    const forbidden = Object.keys(tenantValues).filter((k) => PLATFORM_ENFORCED_VALUES.includes(k));
+    if (forbidden.length > 0) throw new Error(`TenantAppRelease ${props.slug}: values ${forbidden.join(', ')} are set by the platform and cannot be overridden`);
+    const image = /^(.+?)(?::([^:/@]+))?(?:@(sha256:[a-f0-9]{64}))?$/.exec(props.image);
+    if (!image) throw new Error(`TenantAppRelease ${props.slug}: image ${JSON.stringify(props.image)} is not an image reference`);
+    const replicas = props.replicas ?? profile.replicas;
+
+    const plan = {
+      replicaCount: replicas,
+      resources: {
+        requests: { ...profile.containerLimits.defaultRequest },
+        limits: { ...profile.containerLimits.defaultLimit },
+      },
+      autoscaling: { enabled: props.plan !== 'free' && replicas > 0, minReplicas: Math.max(1, replicas), maxReplicas: Math.max(1, replicas) * 3, targetCPUUtilizationPercentage: 70 },
+      podDisruptionBudget: { enabled: replicas > 1, minAvailable: Math.max(1, replicas - 1) },
+      ingress: { enabled: true, host: props.host, extraHosts: props.customDomain ? [props.customDomain] : [], tlsSecretName: `${ns.name}-tls` },
+      image: { repository: image[1], tag: image[2] ?? '' },
+    };
+    const placement = ns.placement;
+    const enforced = {
+      tenant: { id: props.tenantId, slug: props.slug, plan: props.plan, model: props.model },
+      database: { schema: '', tenantSetting: '', ...props.database },
+      serviceAccount: { name: ns.serviceAccountName, automountToken: false },
+      affinity: placement.affinity,
+      tolerations: placement.tolerations,
+      nodeSelector: {},
+    };
+    this.layers = { plan, tenant: tenantValues, enforced };
+
+    this.release = new Release(this, 'release', {
+      name: 'tenant-app',
+      namespace: ns.name,
+      chart: props.chartRepository ? 'tenant-app' : '../../../charts/tenant-app',
+      repository: props.chartRepository,
+      version: props.chartVersion,
+      values: [plan, tenantValues, enforced].map((layer) => stringify(layer)),
+      atomic: true,
+      cleanupOnFail: true,
+      maxHistory: 10,
+      timeout: 600,
+      dependsOn: [ns.namespace],
+    });
+  }
+}

@@ -1,0 +1,112 @@
+import { Construct } from 'constructs';
+import { Fn } from 'cdktf';
+import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
+import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
+import { Manifest } from '@cdktf/provider-kubernetes/lib/manifest';
+import { ServiceAccountV1 } from '@cdktf/provider-kubernetes/lib/service-account-v1';
+import type { TenantNamespace } from './tenant-namespace';
+
+/** Properties of a Secrets Manager → Kubernetes Secret sync for one tenant. */
+export interface TenantSecretSyncProps {
+  /** The tenant's namespace; the Secret is created there. */
+  readonly namespace: TenantNamespace;
+  /** Region of the Secrets Manager secret. */
+  readonly region: string;
+  /** IAM OIDC provider of the EKS cluster (IRSA). */
+  readonly oidcProviderArn: string;
+  /** ARN of the Secrets Manager secret to read (a Terraform reference, or a pattern with * for IAM). */
+  readonly secretArn: string;
+  /** Name or ARN External Secrets looks the secret up by. @default secretArn */
+  readonly secretKey?: string;
+  /** KMS key ARN that encrypts the secret, when it is a customer key the role must be allowed to use. @default none: decryption is allowed only through Secrets Manager for this secret */
+  readonly kmsKeyArn?: string;
+  /** Name of the Kubernetes Secret to create. */
+  readonly targetSecret: string;
+  /** Templates of the target Secret's keys (External Secrets Go templates over the secret's JSON keys). */
+  readonly template: Record<string, string>;
+}
+
+/**
+ * Copies one Secrets Manager secret into one Kubernetes Secret of a tenant, with the External
+ * Secrets Operator and a per-tenant IAM role (IRSA) that may read only that secret. Secret values
+ * never pass through Terraform; rotations reach the cluster on the next refresh.
+ */
+export class TenantSecretSync extends Construct {
+  readonly role: IamRole;
+  readonly serviceAccountName: string;
+  /** The Kubernetes Secret this creates. */
+  readonly targetSecret: string;
+
+  constructor(scope: Construct, id: string, props: TenantSecretSyncProps) {
+    super(scope, id);
+    const ns = props.namespace;
+    const issuer = /oidc-provider\/(.+)$/.exec(props.oidcProviderArn)?.[1];
+    if (!issuer) throw new Error(`TenantSecretSync ${ns.name}: oidcProviderArn ${JSON.stringify(props.oidcProviderArn)} is not an IAM OIDC provider ARN`);
+    if (!/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(props.targetSecret)) throw new Error(`TenantSecretSync ${ns.name}: targetSecret ${JSON.stringify(props.targetSecret)} is not a Secret name`);
+    this.serviceAccountName = `${props.targetSecret}-reader`;
+    this.targetSecret = props.targetSecret;
+
+    this.role = new IamRole(this, 'role', {
+      name: `${ns.name}-${props.targetSecret}`.slice(0, 64),
+      description: `External Secrets reads one secret into ${ns.name}/${props.targetSecret}`,
+      assumeRolePolicy: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{
+          Effect: 'Allow',
+          Principal: { Federated: props.oidcProviderArn },
+          Action: 'sts:AssumeRoleWithWebIdentity',
+          Condition: { StringEquals: { [`${issuer}:sub`]: `system:serviceaccount:${ns.name}:${this.serviceAccountName}`, [`${issuer}:aud`]: 'sts.amazonaws.com' } },
+        }],
+      }),
+    });
+    new IamRolePolicy(this, 'policy', {
+      role: this.role.name,
+      name: 'read-one-secret',
+      policy: Fn.jsonencode({
+        Version: '2012-10-17',
+        Statement: [
+          { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: props.secretArn },
+          props.kmsKeyArn
+            ? { Effect: 'Allow', Action: 'kms:Decrypt', Resource: props.kmsKeyArn }
+            : {
+              Effect: 'Allow',
+              Action: 'kms:Decrypt',
+              Resource: '*',
+              Condition: { StringEquals: { 'kms:ViaService': `secretsmanager.${props.region}.amazonaws.com` }, StringLike: { 'kms:EncryptionContext:SecretARN': props.secretArn } },
+            },
+        ],
+      }),
+    });
+
+    const after = { dependsOn: [ns.namespace] };
+    new ServiceAccountV1(this, 'service-account', {
+      ...after,
+      metadata: { name: this.serviceAccountName, namespace: ns.name, labels: ns.labels, annotations: { 'eks.amazonaws.com/role-arn': this.role.arn } },
+      automountServiceAccountToken: false,
+    });
+    const store = `${props.targetSecret}-store`;
+    new Manifest(this, 'secret-store', {
+      ...after,
+      manifest: {
+        apiVersion: 'external-secrets.io/v1beta1',
+        kind: 'SecretStore',
+        metadata: { name: store, namespace: ns.name, labels: ns.labels },
+        spec: { provider: { aws: { service: 'SecretsManager', region: props.region, auth: { jwt: { serviceAccountRef: { name: this.serviceAccountName } } } } } },
+      },
+    });
+    new Manifest(this, 'external-secret', {
+      ...after,
+      manifest: {
+        apiVersion: 'external-secrets.io/v1beta1',
+        kind: 'ExternalSecret',
+        metadata: { name: props.targetSecret, namespace: ns.name, labels: ns.labels },
+        spec: {
+          refreshInterval: '1h',
+          secretStoreRef: { kind: 'SecretStore', name: store },
+          target: { name: props.targetSecret, creationPolicy: 'Owner', template: { data: props.template } },
+          dataFrom: [{ extract: { key: props.secretKey ?? props.secretArn } }],
+        },
+      },
+    });
+  }
+}

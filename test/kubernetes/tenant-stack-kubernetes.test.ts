@@ -1,0 +1,96 @@
+import { Testing } from 'cdktf';
+import { parse } from 'yaml';
+import { PLATFORM_ENFORCED_VALUES } from '../../lib/kubernetes/enforced-values';
+import { PLAN_PROFILES } from '../../lib/plans';
+import { loadRegistry } from '../../lib/registry/load-registry';
+import type { Tenant } from '../../lib/registry/tenant-schema';
+import { TenantStack } from '../../stacks/tenant-stack';
+import { assertPathsExist, loadChartValues } from '../chart/chart-values';
+import { restrictedViolations } from '../chart/pod-security';
+import { mergeValues, onlyManifest, renderChart } from '../chart/render';
+import { REPO_ROOT } from '../support/fixture-project';
+
+const registry = loadRegistry({ root: REPO_ROOT });
+const live = registry.tenants.filter((t) => t.status !== 'offboarded');
+const chartValues = loadChartValues();
+
+function build(t: Tenant) {
+  const stack = new TenantStack(Testing.app(), { tenant: t, platform: registry.platform });
+  return { stack, json: JSON.parse(Testing.synth(stack)) as Record<string, any> };
+}
+const all = (json: Record<string, any>, type: string): any[] => Object.values(json.resource?.[type] ?? {});
+
+describe.each(live.map((t) => [t.slug, t] as const))('tenant %s: Kubernetes side', (_slug, t) => {
+  const { stack, json } = build(t);
+  const release = all(json, 'helm_release')[0];
+  const layers = (release.values as string[]).map((v) => parse(v) as Record<string, unknown>);
+
+  test('the Helm release is pinned to the platform chart version in the tenant namespace', () => {
+    expect(release).toMatchObject({ name: 'tenant-app', namespace: `tenant-${t.slug}`, version: registry.platform.kubernetes.chartVersion, atomic: true });
+  });
+
+  test('values are merged in the documented order: plan, then the tenant, then what the platform enforces', () => {
+    expect(layers).toHaveLength(3);
+    const [plan, own, enforced] = layers;
+    expect(plan.replicaCount).toBe(t.workload.replicas ?? PLAN_PROFILES[t.plan].replicas);
+    expect(own).toEqual(t.workload.values ?? {});
+    expect(Object.keys(enforced).sort()).toEqual([...PLATFORM_ENFORCED_VALUES].filter((k) => !/SecurityContext$|^securityContext$/.test(k)).sort());
+    expect(enforced.tenant).toEqual({ id: t.id, slug: t.slug, plan: t.plan, model: t.model });
+    // Every value the construct passes exists in the chart's values.yaml.
+    for (const layer of [plan, enforced]) assertPathsExist(layer, chartValues);
+  });
+
+  test('the chart rendered with these values runs as restricted pods with the tenant identity and database settings', () => {
+    const merged = layers.reduce((acc, layer) => mergeValues(acc, layer), {}) as Record<string, unknown>;
+    const rendered = renderChart(merged, { releaseName: 'tenant-app', namespace: `tenant-${t.slug}` });
+    const deployment = onlyManifest(rendered, 'Deployment');
+    const pod = deployment.spec.template.spec;
+    expect(restrictedViolations(pod)).toEqual([]);
+    const env = Object.fromEntries(pod.containers[0].env.filter((e: any) => 'value' in e).map((e: any) => [e.name, e.value]));
+    expect(env).toMatchObject({ TENANT_ID: t.id, TENANT_SLUG: t.slug });
+    expect(env.DATABASE_HOST).toBe(t.model === 'silo' ? `pgbouncer.tenant-${t.slug}.svc.cluster.local` : `${t.model}.db.tenancy.internal`);
+    expect(pod.serviceAccountName).toBe('tenant-app');
+    expect(pod.automountServiceAccountToken).toBe(false);
+    if (t.compliance.pci) {
+      expect(pod.tolerations).toEqual([{ key: 'tenancy.io/dedicated', operator: 'Equal', value: 'pci', effect: 'NoSchedule' }]);
+      expect(JSON.stringify(pod.affinity)).toContain('tenancy.io/dedicated');
+    }
+  });
+
+  test('database credentials reach the namespace through a secret sync whose IAM role only this namespace can assume', () => {
+    const roles = all(json, 'aws_iam_role');
+    expect(roles).toHaveLength(1);
+    const trust = JSON.parse(roles[0].assume_role_policy);
+    const condition = trust.Statement[0].Condition.StringEquals;
+    const sub = Object.entries(condition).find(([k]) => k.endsWith(':sub'))![1] as string;
+    expect(sub).toMatch(new RegExp(`^system:serviceaccount:tenant-${t.slug}:[a-z-]+-reader$`));
+    const externalSecret = all(json, 'kubernetes_manifest').find((m) => m.manifest.kind === 'ExternalSecret');
+    expect(externalSecret.manifest.metadata.namespace).toBe(`tenant-${t.slug}`);
+  });
+
+  if (t.model === 'silo') {
+    test('silo: PgBouncer in transaction mode in front of the tenant database, non-root, read-only, sized by plan', () => {
+      const config = all(json, 'kubernetes_config_map_v1')[0].data['pgbouncer.ini'] as string;
+      expect(config).toContain('pool_mode = transaction');
+      expect(config).toMatch(/host=\$\{aws_db_instance\.[^}]+\.address\} port=5432 dbname=tenant_/);
+      expect(config).toContain(`default_pool_size = ${PLAN_PROFILES[t.plan].pgbouncer.defaultPoolSize}`);
+      expect(config).toMatch(/server_tls_sslmode = (require|verify-full)/);
+      const deployment = all(json, 'kubernetes_deployment_v1')[0];
+      expect(deployment.spec.replicas).toBe(String(PLAN_PROFILES[t.plan].pgbouncer.replicas));
+      const pod = deployment.spec.template.spec;
+      expect(pod.security_context).toMatchObject({ run_as_non_root: true, seccomp_profile: { type: 'RuntimeDefault' } });
+      expect(pod.container[0].security_context).toEqual({ allow_privilege_escalation: false, read_only_root_filesystem: true, run_as_non_root: true, capabilities: { drop: ['ALL'] } });
+      expect(pod.container[0].resources.limits).toBeDefined();
+      expect(pod.container[0].readiness_probe).toBeDefined();
+      expect(pod.toleration.length > 0).toBe(t.compliance.pci);
+      // The password is never in the synthesized configuration: it comes from the ExternalSecret.
+      expect(JSON.stringify(json)).not.toMatch(/userlist\.txt":\s*"(?!\\"\{\{)/);
+      expect(stack.pgbouncer).toBeDefined();
+    });
+  }
+});
+
+test('a tenant override of a platform-enforced value is rejected by the construct', () => {
+  const t = live.find((x) => x.slug === 'acme')!;
+  expect(() => build({ ...t, workload: { ...t.workload, values: { tenant: { id: live[1].id } } } })).toThrow(/values tenant are set by the platform/);
+});
