@@ -5,6 +5,31 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CHECKPOINT_DISABLE=1
 
+# Debian packages of the tests that run a real PgBouncer in front of a real PostgreSQL 15
+# (test/support/postgres.ts, test/support/pgbouncer.ts): installed only when missing.
+missing=()
+command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
+command -v openssl >/dev/null || missing+=(openssl)
+if [ -z "${TENANCY_PG_BIN:-}" ] && [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then missing+=(postgresql-15); fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "npm test: missing Debian packages ${missing[*]} (run as root, or: sudo apt-get install -y ${missing[*]})" >&2; exit 1
+  fi
+  echo "npm test: installing ${missing[*]}" >&2
+  apt_log="$(mktemp)"
+  apt-get update -qq >"$apt_log" 2>&1 || { cat "$apt_log" >&2; exit 1; }
+  # Debian releases after bookworm have no postgresql-15: take the default major (the tests use the newest installed).
+  if [[ " ${missing[*]} " == *" postgresql-15 "* ]] && ! apt-cache show postgresql-15 >/dev/null 2>&1; then
+    missing=("${missing[@]/postgresql-15/postgresql}")
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$apt_log" 2>&1 || { cat "$apt_log" >&2; exit 1; }
+  rm -f "$apt_log"
+  # The package's own service (port 6432) is not used by the tests, which start their own on free ports.
+  if [[ " ${missing[*]} " == *" pgbouncer "* ]] && [ -x /etc/init.d/pgbouncer ]; then
+    /etc/init.d/pgbouncer stop >/dev/null 2>&1 || true
+  fi
+fi
+
 # Dependencies (a fresh clone has none).
 [ -d node_modules ] || npm ci --no-audit --no-fund
 

@@ -41,7 +41,9 @@ const CONFIG_DIR = '/etc/pgbouncer';
  * Credentials: the External Secrets Operator reads the RDS-managed master secret with a per-tenant
  * IAM role (IRSA, allowed to read only this tenant's secret and decrypt with only this tenant's key)
  * and renders the PgBouncer userlist into a Kubernetes Secret. The password never passes through
- * Terraform or the synthesized JSON, and RDS rotations reach PgBouncer on the next refresh.
+ * Terraform or the synthesized JSON. The pod template carries a hash of the config, not of the
+ * secret: after an RDS rotation the pods must be restarted (e.g. by Reloader) to read the new
+ * userlist, since subPath mounts are not refreshed.
  */
 export class SiloPgbouncer extends Construct {
   /** In-cluster host name applications connect to. */

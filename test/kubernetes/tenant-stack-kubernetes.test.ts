@@ -41,7 +41,7 @@ describe.each(live.map((t) => [t.slug, t] as const))('tenant %s: Kubernetes side
   });
 
   test('the chart rendered with these values runs as restricted pods with the tenant identity and database settings', () => {
-    const merged = layers.reduce((acc, layer) => mergeValues(acc, layer), {}) as Record<string, unknown>;
+    const merged = layers.reduce<unknown>((acc, layer) => mergeValues(acc, layer), {}) as Record<string, unknown>;
     const rendered = renderChart(merged, { releaseName: 'tenant-app', namespace: `tenant-${t.slug}` });
     const deployment = onlyManifest(rendered, 'Deployment');
     const pod = deployment.spec.template.spec;
