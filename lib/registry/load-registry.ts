@@ -25,8 +25,8 @@ export interface LoadRegistryOptions {
 /** Files in `tenants/` that are not tenant records. */
 const NOT_TENANT_FILES = new Set(['tenant.schema.json', 'README.md']);
 const TENANT_FILE = /^([a-z0-9-]+)\.yaml$/;
-/** Helm values override files of tenants (`<slug>.values.yaml`), read by the Kubernetes side. */
-const VALUES_FILE = /^[a-z0-9-]+\.values\.yaml$/;
+/** Helm values override files of tenants (`<slug>.values.yaml`), merged under the tenant's inline workload.values. */
+const VALUES_FILE = /^([a-z0-9-]+)\.values\.yaml$/;
 
 /**
  * Loads platform.yaml and every tenant file, validates each against its schema and the
@@ -49,6 +49,7 @@ export function loadRegistry(options: LoadRegistryOptions = {}): Registry {
   }
 
   const parsed: { tenant: Tenant; yaml: YamlFile; fileSlug: string }[] = [];
+  const valuesFiles: string[] = [];
   const dirStat = statSync(tenantsDir, { throwIfNoEntry: false });
   if (!dirStat) {
     problems.push({ file: rel(tenantsDir), path: '', message: 'tenant registry directory does not exist' });
@@ -56,6 +57,7 @@ export function loadRegistry(options: LoadRegistryOptions = {}): Registry {
     problems.push({ file: rel(tenantsDir), path: '', message: 'must be a directory of <slug>.yaml tenant files' });
   } else {
     for (const name of readdirSync(tenantsDir).sort()) {
+      if (VALUES_FILE.test(name)) valuesFiles.push(name);
       if (name.startsWith('.') || NOT_TENANT_FILES.has(name) || VALUES_FILE.test(name)) continue;
       const file = rel(join(tenantsDir, name));
       const match = TENANT_FILE.exec(name);
@@ -70,9 +72,37 @@ export function loadRegistry(options: LoadRegistryOptions = {}): Registry {
     }
   }
 
+  for (const name of valuesFiles) mergeValuesFile(join(tenantsDir, name), rel(join(tenantsDir, name)), VALUES_FILE.exec(name)![1], parsed, problems);
   checkRegistry(parsed, platform, problems);
   if (problems.length > 0) throw new RegistryError(problems);
   return { platform: platform!, tenants: parsed.map((p) => p.tenant).sort((a, b) => a.slug.localeCompare(b.slug)) };
+}
+
+/**
+ * Reads `tenants/<slug>.values.yaml` and puts it under the tenant's inline workload.values
+ * (inline wins, maps merge like Helm), so the release gets one tenant layer.
+ */
+function mergeValuesFile(absPath: string, file: string, slug: string, parsed: { tenant: Tenant; yaml: YamlFile; fileSlug: string }[], problems: RegistryProblem[]): void {
+  const owner = parsed.find((p) => p.fileSlug === slug);
+  if (!owner) {
+    problems.push({ file, path: '', message: `values file of an unknown tenant: there is no tenants/${slug}.yaml` });
+    return;
+  }
+  const read = YamlFile.read(absPath, file, problems);
+  if (!read) return;
+  for (const key of Object.keys(read.data)) {
+    if (PLATFORM_ENFORCED_VALUES.includes(key)) problems.push(read.yaml.keyProblem([key], 'is set by the platform (identity, database, security and placement) and cannot be overridden'));
+  }
+  const t = owner.tenant;
+  owner.tenant = { ...t, workload: { ...t.workload, values: mergeHelmValues(read.data, t.workload.values ?? {}) } };
+}
+
+/** Helm's merge: mappings merge key by key, anything else in `over` replaces what is in `base`. */
+export function mergeHelmValues(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = isMap(v) && isMap(out[k]) ? mergeHelmValues(out[k] as Record<string, unknown>, v) : v;
+  return out;
 }
 
 /** Rules that span fields or files: uniqueness, model/compliance, residency, plan limits. */

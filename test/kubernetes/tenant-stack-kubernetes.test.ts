@@ -94,3 +94,7 @@ test('a tenant override of a platform-enforced value is rejected by the construc
   const t = live.find((x) => x.slug === 'acme')!;
   expect(() => build({ ...t, workload: { ...t.workload, values: { tenant: { id: live[1].id } } } })).toThrow(/values tenant are set by the platform/);
 });
+
+test('the sample tenants\' own values use only values the chart has', () => {
+  for (const t of live) assertPathsExist(t.workload.values ?? {}, chartValues);
+});

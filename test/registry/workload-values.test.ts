@@ -29,3 +29,29 @@ describe('workload.values', () => {
     expect(loadRegistry({ root: project.root }).tenants[0].workload.values).toEqual({ replicaCount: 2, extraEnv: [{ name: 'A', value: 'b' }] });
   });
 });
+
+describe('tenants/<slug>.values.yaml', () => {
+  let project: FixtureProject;
+  beforeEach(() => (project = FixtureProject.empty()));
+  afterEach(() => project.remove());
+
+  test('is merged under the inline workload.values (inline wins, maps merge)', () => {
+    project.writeTenant(validTenant({ slug: 'acme', workload: { values: { autoscaling: { maxReplicas: 12 } } } }));
+    project.writeTenantFile('acme.values.yaml', 'autoscaling:\n  maxReplicas: 9\n  targetCPUUtilizationPercentage: 60\nextraEnv: [{ name: A, value: b }]\n');
+    expect(loadRegistry({ root: project.root }).tenants[0].workload.values).toEqual({
+      autoscaling: { maxReplicas: 12, targetCPUUtilizationPercentage: 60 },
+      extraEnv: [{ name: 'A', value: 'b' }],
+    });
+  });
+
+  test.each([
+    ['an enforced key', 'acme.values.yaml', 'replicaCount: 2\ntenant:\n  id: x\n', /tenants\/acme\.values\.yaml:2:1: tenant: is set by the platform/],
+    ['a values file of no tenant', 'ghost.values.yaml', 'replicaCount: 2\n', /tenants\/ghost\.values\.yaml: values file of an unknown tenant/],
+    ['a values file that is not a mapping', 'acme.values.yaml', '- a\n- b\n', /tenants\/acme\.values\.yaml: must be a YAML mapping/],
+    ['a values file with duplicate keys', 'acme.values.yaml', 'a: 1\na: 2\n', /tenants\/acme\.values\.yaml:2:1: invalid YAML/],
+  ])('rejects %s', (_n, file, text, message) => {
+    project.writeTenant(validTenant({ slug: 'acme' }));
+    project.writeTenantFile(file, text);
+    expect(() => loadRegistry({ root: project.root })).toThrow(message);
+  });
+});
