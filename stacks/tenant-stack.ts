@@ -98,6 +98,7 @@ export class TenantStack extends TerraformStack {
       plan: tenant.plan,
       model: tenant.model,
       databaseEgress: network.databaseSubnetCidrs.map((cidr) => ({ cidr, ports: [POSTGRES_PORT] })),
+      extraEgress: tenant.workload.egress,
       ingressControllerNamespace: k8s.ingressControllerNamespace,
       quota: tenant.quotas,
       regulated,

@@ -124,6 +124,9 @@ function checkRegistry(parsed: { tenant: Tenant; yaml: YamlFile; fileSlug: strin
       problems.push(yaml.problem(['domain', 'custom'], `must not be under the platform domain ${platform.baseDomain}; use domain.subdomain for a name under it`));
     }
 
+    if ((t.compliance.hipaa || t.compliance.pci) && (t.workload.egress?.length ?? 0) > 0) {
+      problems.push(yaml.problem(['workload', 'egress'], 'HIPAA and PCI tenants may reach only their database and DNS; remove the extra egress'));
+    }
     for (const regime of ['hipaa', 'pci'] as const) {
       if (t.compliance[regime] && t.model !== 'silo') {
         problems.push(yaml.problem(['model'], `${regime.toUpperCase()} tenants must use the silo model (a dedicated database), not ${t.model}`));

@@ -79,8 +79,26 @@ export const DomainSchema = z
   })
   .describe("How the tenant's users reach it.");
 
+const CIDR = /^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\/(?:3[0-2]|[12]?\d)$/;
+
+export const EgressSchema = z
+  .strictObject({
+    cidr: z
+      .string()
+      .regex(CIDR, { message: 'must be an IPv4 CIDR such as "203.0.113.0/24"' })
+      .refine((c) => !c.endsWith('/0'), { message: 'must not be the whole internet; list the destinations' })
+      .describe('Destination network.'),
+    ports: z.array(z.int().min(1).max(65535)).min(1).max(20).describe('TCP ports allowed to it.'),
+  })
+  .describe('A destination outside the cluster the workload may reach.');
+
 export const WorkloadSchema = z
   .strictObject({
+    egress: z
+      .array(EgressSchema)
+      .max(20)
+      .optional()
+      .describe('Destinations beyond the database and DNS the workload may reach; not allowed for HIPAA and PCI tenants.'),
     replicas: z.int().min(0).max(100).optional().describe('Replica count of the tenant workload; defaults to the plan.'),
     values: z
       .record(z.string(), z.unknown())

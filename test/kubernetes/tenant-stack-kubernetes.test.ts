@@ -98,3 +98,11 @@ test('a tenant override of a platform-enforced value is rejected by the construc
 test('the sample tenants\' own values use only values the chart has', () => {
   for (const t of live) assertPathsExist(t.workload.values ?? {}, chartValues);
 });
+
+test('a tenant\'s configured egress destinations, and only those, are added to its egress policy', () => {
+  const t = live.find((x) => x.slug === 'initech')!;
+  const policy = all(build(t).json, 'kubernetes_network_policy_v1').find((p) => p.metadata.name === 'allow-database-egress');
+  const cidrs = policy.spec.egress.map((e: any) => e.to[0].ip_block.cidr);
+  expect(cidrs).toEqual([...registry.platform.regions[t.region].databaseSubnetCidrs, '198.51.100.0/24']);
+  expect(policy.spec.egress.at(-1).ports).toEqual([{ port: '636', protocol: 'TCP' }]);
+});

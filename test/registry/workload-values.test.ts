@@ -55,3 +55,20 @@ describe('tenants/<slug>.values.yaml', () => {
     expect(() => loadRegistry({ root: project.root })).toThrow(message);
   });
 });
+
+describe('workload.egress', () => {
+  let project: FixtureProject;
+  beforeEach(() => (project = FixtureProject.empty()));
+  afterEach(() => project.remove());
+
+  test.each<[string, Record<string, unknown>, RegExp]>([
+    ['the whole internet', { model: 'silo', workload: { egress: [{ cidr: '0.0.0.0/0', ports: [443] }] } }, /workload\.egress\[0\]\.cidr: must not be the whole internet/],
+    ['a malformed CIDR', { workload: { egress: [{ cidr: '10.0.0.0', ports: [443] }] } }, /workload\.egress\[0\]\.cidr: must be an IPv4 CIDR/],
+    ['no ports', { workload: { egress: [{ cidr: '192.0.2.0/24', ports: [] }] } }, /workload\.egress\[0\]\.ports/],
+    ['a port out of range', { workload: { egress: [{ cidr: '192.0.2.0/24', ports: [70000] }] } }, /workload\.egress\[0\]\.ports\[0\]/],
+    ['extra egress for a HIPAA tenant', { model: 'silo', compliance: { hipaa: true }, dataResidency: 'us', workload: { egress: [{ cidr: '192.0.2.0/24', ports: [443] }] } }, /workload\.egress: HIPAA and PCI tenants may reach only their database and DNS/],
+  ])('rejects %s', (_n, fields, message) => {
+    project.writeTenant(validTenant({ slug: 'acme', ...fields }));
+    expect(() => loadRegistry({ root: project.root })).toThrow(message);
+  });
+});
