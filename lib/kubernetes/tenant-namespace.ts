@@ -8,7 +8,7 @@ import { RoleV1 } from '@cdktf/provider-kubernetes/lib/role-v1';
 import { ServiceAccountV1 } from '@cdktf/provider-kubernetes/lib/service-account-v1';
 import { PLAN_PROFILES, parseQuantity, type NamespaceQuota } from '../plans';
 import { tenantNames } from '../naming';
-import type { Plan, TenancyModel } from '../registry/tenant-schema';
+import { CIDR_PATTERN, type Plan, type TenancyModel } from '../registry/tenant-schema';
 
 /** Label keys on every tenant object; NetworkPolicies and admission policies select on them. */
 export const K8S_LABELS = {
@@ -64,7 +64,6 @@ export interface TenantNamespaceProps {
 }
 
 const DNS = { namespace: 'kube-system', podLabel: { 'k8s-app': 'kube-dns' } };
-const CIDR = /^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\/(?:3[0-2]|[12]?\d)$/;
 const NAMESPACE_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /**
@@ -95,7 +94,7 @@ export class TenantNamespace extends Construct {
     const extraEgress = props.extraEgress ?? [];
     if (props.databaseEgress.length === 0) fail('databaseEgress is empty: the workload could not reach its database');
     for (const dest of [...props.databaseEgress, ...extraEgress]) {
-      if (!CIDR.test(dest.cidr)) fail(`egress CIDR ${JSON.stringify(dest.cidr)} is not an IPv4 CIDR`);
+      if (!CIDR_PATTERN.test(dest.cidr)) fail(`egress CIDR ${JSON.stringify(dest.cidr)} is not an IPv4 CIDR`);
       if (dest.cidr.endsWith('/0')) fail(`egress to ${dest.cidr} would allow the whole internet; list the destinations`);
       if (dest.ports.length === 0 || dest.ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) fail(`egress to ${dest.cidr} needs ports 1-65535`);
     }

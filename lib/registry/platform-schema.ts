@@ -1,7 +1,5 @@
 import { z } from 'zod';
-import { REGION_PATTERN } from './tenant-schema';
-
-const CIDR = /^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\/(?:3[0-2]|[12]?\d)$/;
+import { CIDR_PATTERN, REGION_PATTERN } from './tenant-schema';
 
 const ID = (prefix: string) =>
   z.string().regex(new RegExp(`^${prefix}-[0-9a-f]{8,17}$`), { message: `must be an AWS id such as "${prefix}-0123456789abcdef0"` });
@@ -13,7 +11,7 @@ export const RegionNetworkSchema = z
     workloadSecurityGroupId: ID('sg').describe("Security group of the cluster's workloads; only it may reach tenant databases."),
     clusterName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/).describe('EKS cluster the tenant namespaces live in.'),
     databaseSubnetCidrs: z
-      .array(z.string().regex(CIDR, { message: 'must be an IPv4 CIDR such as "10.0.32.0/20"' }).refine((c) => !c.endsWith('/0'), { message: 'must not be the whole internet' }))
+      .array(z.string().regex(CIDR_PATTERN, { message: 'must be an IPv4 CIDR such as "10.0.32.0/20"' }).refine((c) => !c.endsWith('/0'), { message: 'must not be the whole internet' }))
       .min(1, { message: 'needs the CIDR of every private subnet that holds databases' })
       .describe("CIDRs of the database subnets: the only place tenant namespaces may open connections to (NetworkPolicy egress)."),
     oidcProviderArn: z

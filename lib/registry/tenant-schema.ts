@@ -79,13 +79,14 @@ export const DomainSchema = z
   })
   .describe("How the tenant's users reach it.");
 
-const CIDR = /^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\/(?:3[0-2]|[12]?\d)$/;
+/** An IPv4 CIDR block. */
+export const CIDR_PATTERN = /^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\/(?:3[0-2]|[12]?\d)$/;
 
 export const EgressSchema = z
   .strictObject({
     cidr: z
       .string()
-      .regex(CIDR, { message: 'must be an IPv4 CIDR such as "203.0.113.0/24"' })
+      .regex(CIDR_PATTERN, { message: 'must be an IPv4 CIDR such as "203.0.113.0/24"' })
       .refine((c) => !c.endsWith('/0'), { message: 'must not be the whole internet; list the destinations' })
       .describe('Destination network.'),
     ports: z.array(z.int().min(1).max(65535)).min(1).max(20).describe('TCP ports allowed to it.'),
