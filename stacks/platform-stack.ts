@@ -63,7 +63,9 @@ export class PlatformStack extends TerraformStack {
 
     // Stable private names for the shared clusters: tenant workloads connect by name, so tenant
     // stacks never read the platform's state.
-    const zone = new Route53Zone(this, 'database-zone', { name: names.databaseZone, comment: 'Shared tenant databases', vpc: [{ vpcId: network.vpcId }] });
+    const zone = platform.kubernetes.enabled
+      ? new Route53Zone(this, 'database-zone', { name: names.databaseZone, comment: 'Shared tenant databases', vpc: [{ vpcId: network.vpcId }] })
+      : undefined;
 
     const shared = { kmsKeyArn: dataKey.arn, dbSubnetGroupName: subnets.name, securityGroupIds: [sg.id] };
     const clusters: [string, string, string, string][] = [
@@ -73,7 +75,7 @@ export class PlatformStack extends TerraformStack {
     if (region === platform.controlPlaneRegion) clusters.push(['control_plane', names.controlPlaneCluster, names.controlPlaneDatabase, names.controlPlaneHost]);
     for (const [key, identifier, databaseName, host] of clusters) {
       const c = (this.clusters[key] = new SharedPostgresCluster(this, key.replace('_', '-'), { ...shared, identifier, databaseName }));
-      new Route53Record(this, `${key.replace('_', '-')}-dns`, { zoneId: zone.zoneId, name: host, type: 'CNAME', ttl: 60, records: [c.cluster.endpoint] });
+      if (zone) new Route53Record(this, `${key.replace('_', '-')}-dns`, { zoneId: zone.zoneId, name: host, type: 'CNAME', ttl: 60, records: [c.cluster.endpoint] });
       new TerraformOutput(this, `${key}_cluster_identifier`, { value: identifier });
       new TerraformOutput(this, `${key}_endpoint`, { value: c.cluster.endpoint });
       new TerraformOutput(this, `${key}_reader_endpoint`, { value: c.cluster.readerEndpoint });

@@ -36,9 +36,10 @@ export class TenantStack extends TerraformStack {
   readonly tenant: Tenant;
   readonly aws: AwsProvider;
   readonly tenancy: SiloTenant | BridgeTenant | PoolTenant;
-  readonly namespace: TenantNamespace;
-  readonly app: TenantAppRelease;
-  readonly pgbouncer?: SiloPgbouncer;
+  /** The Kubernetes side, when platform.yaml enables it. */
+  namespace?: TenantNamespace;
+  app?: TenantAppRelease;
+  pgbouncer?: SiloPgbouncer;
   readonly policy: PolicyAspect;
 
   constructor(scope: Construct, props: TenantStackProps) {
@@ -83,6 +84,27 @@ export class TenantStack extends TerraformStack {
         break;
     }
 
+    if (platform.kubernetes.enabled) this.buildKubernetesSide(tenant, platform);
+
+    const outputs: Record<string, string | number> = {
+      tenant_id: tenant.id,
+      slug: tenant.slug,
+      model: tenant.model,
+      plan: tenant.plan,
+      region: tenant.region,
+      ...(this.namespace ? { k8s_namespace: this.namespace.name } : {}),
+      ...this.tenancy.hookOutputs,
+    };
+    for (const [name, value] of Object.entries(outputs)) new TerraformOutput(this, name, { value });
+
+    this.policy = PolicyAspect.applyTo(this, TENANT_RULES);
+  }
+
+  /** Namespace isolation, PgBouncer (silo), credentials sync and the Helm release of the workload. */
+  private buildKubernetesSide(tenant: Tenant, platform: PlatformConfig): void {
+    const network = platform.regions[tenant.region];
+    const shared = platformNames(platform.name);
+    const common = { tenantId: tenant.id, slug: tenant.slug };
     // Kubernetes and Helm talk to the cluster the platform names, with a short-lived token from
     // the AWS credentials of the deployment, never a local kubeconfig.
     const cluster = new DataAwsEksCluster(this, 'eks', { name: network.clusterName });
@@ -153,18 +175,5 @@ export class TenantStack extends TerraformStack {
       replicas: tenant.status === 'suspended' ? 0 : tenant.workload.replicas,
       values: tenant.workload.values,
     });
-
-    const outputs: Record<string, string | number> = {
-      tenant_id: tenant.id,
-      slug: tenant.slug,
-      model: tenant.model,
-      plan: tenant.plan,
-      region: tenant.region,
-      k8s_namespace: this.namespace.name,
-      ...this.tenancy.hookOutputs,
-    };
-    for (const [name, value] of Object.entries(outputs)) new TerraformOutput(this, name, { value });
-
-    this.policy = PolicyAspect.applyTo(this, TENANT_RULES);
   }
 }

@@ -45,6 +45,10 @@ const IMAGE = /^[a-z0-9][a-z0-9._/-]*(?::[A-Za-z0-9._-]{1,128})?(?:@sha256:[a-f0
 
 export const KubernetesSchema = z
   .strictObject({
+    enabled: z
+      .boolean()
+      .default(false)
+      .describe('Build each tenant\'s Kubernetes side (namespace, PgBouncer, secret sync, Helm release). Off by default for now: it multiplies synth time per tenant by ~10 (see docs/BENCHMARKS.md).'),
     ingressControllerNamespace: z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/).default('ingress-nginx').describe('Namespace of the ingress controller, the only outside source of traffic into tenant namespaces.'),
     dedicatedNodes: z
       .strictObject({

@@ -11,11 +11,12 @@ import { mergeValues, onlyManifest, renderChart } from '../chart/render';
 import { REPO_ROOT } from '../support/fixture-project';
 
 const registry = loadRegistry({ root: REPO_ROOT });
+const platform = { ...registry.platform, kubernetes: { ...registry.platform.kubernetes, enabled: true } };
 const live = registry.tenants.filter((t) => t.status !== 'offboarded');
 const chartValues = loadChartValues();
 
 function build(t: Tenant) {
-  const stack = new TenantStack(Testing.app(), { tenant: t, platform: registry.platform });
+  const stack = new TenantStack(Testing.app(), { tenant: t, platform });
   return { stack, json: JSON.parse(Testing.synth(stack)) as Record<string, any> };
 }
 const all = (json: Record<string, any>, type: string): any[] => Object.values(json.resource?.[type] ?? {});

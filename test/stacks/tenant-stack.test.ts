@@ -8,6 +8,8 @@ import { TenantStack } from '../../stacks/tenant-stack';
 import { REPO_ROOT } from '../support/fixture-project';
 
 const registry: Registry = loadRegistry({ root: REPO_ROOT });
+/** The sample platform with the Kubernetes side turned on. */
+const withKubernetes: PlatformConfig = { ...registry.platform, kubernetes: { ...registry.platform.kubernetes, enabled: true } };
 const tenant = (slug: string): Tenant => {
   const t = registry.tenants.find((x) => x.slug === slug);
   if (!t) throw new Error(`sample tenant ${slug} missing`);
@@ -31,12 +33,16 @@ describe('TenantStack', () => {
   ])('%s (%s) composes the constructs of its model, its namespace and its Helm release', (slug, model, types) => {
     const t = tenant(slug);
     expect(t.model).toBe(model);
-    expect(resourceTypes(synthTenant(t))).toEqual([...types, ...NAMESPACE_TYPES, 'helm_release'].sort());
+    expect(resourceTypes(synthTenant(t, withKubernetes))).toEqual([...types, ...NAMESPACE_TYPES, 'helm_release'].sort());
+    // Without kubernetes.enabled, only the AWS side of the model.
+    const awsOnly = types.filter((x) => x.startsWith('aws_') && !x.startsWith('aws_iam_'));
+    expect(resourceTypes(synthTenant(t))).toEqual(awsOnly);
+    expect(synthTenant(t).provider.kubernetes).toBeUndefined();
   });
 
   test('Kubernetes and Helm are configured from the EKS cluster of the tenant region, never a kubeconfig', () => {
     const t = tenant('berlin-analytics');
-    const json = synthTenant(t);
+    const json = synthTenant(t, withKubernetes);
     expect(Object.values(json.data.aws_eks_cluster)).toEqual([expect.objectContaining({ name: 'tenancy-eu-central-1' })]);
     const kube = json.provider.kubernetes[0];
     expect(kube.host).toMatch(/^\$\{data\.aws_eks_cluster\.[^.]+\.endpoint\}$/);
@@ -73,7 +79,7 @@ describe('TenantStack', () => {
   });
 
   test('silo outputs give the hooks the endpoint and the RDS-managed secret, never a password', () => {
-    const json = synthTenant(tenant('initech'));
+    const json = synthTenant(tenant('initech'), withKubernetes);
     expect(Object.keys(json.output).sort()).toEqual(
       ['db_address', 'db_identifier', 'db_kms_key_arn', 'db_master_secret_arn', 'db_name', 'db_port', 'k8s_namespace', 'model', 'plan', 'region', 'slug', 'tenant_id'],
     );
@@ -101,7 +107,7 @@ describe('TenantStack', () => {
 
   // One snapshot of the synthesized JSON (AWS, Kubernetes and Helm) per model.
   test.each([['silo', 'initech'], ['bridge', 'globex'], ['pool', 'acme']])('snapshot: %s model (%s)', (_model, slug) => {
-    expect(synthTenant(tenant(slug))).toMatchSnapshot();
+    expect(synthTenant(tenant(slug), withKubernetes)).toMatchSnapshot();
   });
 });
 
