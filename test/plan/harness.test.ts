@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { BridgeTenant } from '../../lib/bridge-tenant';
 import { SiloDatabase } from '../../lib/silo-database';
 import { SiloTenant } from '../../lib/silo-tenant';
-import { offlineStackJson, planOffline, planOfflineTogether, TerraformError } from '../support/terraform';
+import { evaluateExpression, offlineStackJson, planOffline, planOfflineTogether, TerraformError } from '../support/terraform';
 import { only, projectPlan } from './plan-projection';
 import { addOutputs, awsStack, NETWORK, synthJson, type TestTenant } from './test-stacks';
 
@@ -59,6 +59,13 @@ describe('planOffline', () => {
     expect(() => planOffline(json)).toThrow(/cannot read data sources.*data\.aws_caller_identity\.current/);
   });
 
+  test('refuses providers the mirror does not hold, instead of failing in terraform init', () => {
+    const json = synthJson(database().stack);
+    json.terraform.required_providers.kubernetes = { source: 'kubernetes', version: '2.38.0' };
+    json.provider.kubernetes = [{ host: 'https://cluster.invalid' }];
+    expect(() => planOffline(json)).toThrow(/can install only aws .*not kubernetes; plan the AWS part with awsProjection/);
+  });
+
   test('plans against local state with dummy credentials, whatever backend and credentials the stack has', () => {
     const json = synthJson(database().stack);
     json.terraform.backend = { s3: { bucket: 'state', key: 'k', region: 'us-east-1', use_lockfile: true } };
@@ -77,6 +84,16 @@ describe('planOffline', () => {
     });
     // The input is not modified.
     expect(json.provider.aws[0].profile).toBe('production');
+  });
+});
+
+describe('evaluateExpression', () => {
+  test('evaluates with terraform itself, literal ${ and %{ included, and fails on what terraform rejects', () => {
+    expect(evaluateExpression('jsonencode({"Resource" = "→ aws_kms_key.k.arn", "Template" = "$${x} %%{y}", "n" = [1, true]})')).toBe(
+      '{"Resource":"→ aws_kms_key.k.arn","Template":"${x} %{y}","n":[1,true]}',
+    );
+    expect(evaluateExpression('{"a" = upper("b")}')).toEqual({ a: 'B' });
+    expect(() => evaluateExpression('{"Resource" = aws_kms_key.k.arn}')).toThrow(/terraform console could not evaluate/);
   });
 });
 

@@ -1,4 +1,4 @@
-import type { OfflinePlan, PlannedResource } from '../support/terraform';
+import { evaluateExpression, type OfflinePlan, type PlannedResource } from '../support/terraform';
 
 /**
  * Compact, stable views of an offline plan for assertions and snapshots: a handful of
@@ -37,7 +37,14 @@ const KEY_ATTRIBUTES: Record<string, readonly string[]> = {
     'performance_insights_enabled', 'performance_insights_kms_key_id', 'ca_cert_identifier',
   ],
   aws_rds_cluster_parameter_group: ['name', 'family', 'parameter'],
+  aws_iam_role: ['name', 'description', 'path', 'assume_role_policy', 'permissions_boundary', 'max_session_duration'],
+  aws_iam_role_policy: ['name', 'role', 'policy'],
+  aws_route53_zone: ['name', 'comment', 'vpc', 'force_destroy', 'delegation_set_id'],
+  aws_route53_record: ['zone_id', 'name', 'type', 'ttl', 'records'],
 };
+
+/** Attributes that hold a JSON document (IAM policies): shown parsed, see {@link jsonDocument}. */
+const JSON_DOCUMENTS = new Set(['assume_role_policy', 'policy']);
 
 /** The most specific references of a configuration expression ("aws_kms_key.x.arn", not also "aws_kms_key.x"). */
 export function referencesOf(expression: any): string[] {
@@ -52,6 +59,31 @@ export function attribute(resource: PlannedResource, name: string): unknown {
     return refs.length > 0 ? `→ ${refs.join(', ')}` : KNOWN_AFTER_APPLY;
   }
   return resource.values[name];
+}
+
+/**
+ * A JSON-document attribute (an IAM policy) as an object. Known at plan time: the planned value,
+ * parsed. Unknown (it refers to values known only after apply, such as a secret's ARN): terraform
+ * evaluates the configured expression with each reference replaced by the string "→ <reference>",
+ * so the document can be checked whole, down to which resource each statement names.
+ */
+export function jsonDocument(resource: PlannedResource, name: string): any {
+  if (resource.unknown[name] !== true) {
+    const value = resource.values[name];
+    if (typeof value !== 'string') throw new Error(`${resource.address}.${name} is not a JSON document: ${JSON.stringify(value)}`);
+    return JSON.parse(value);
+  }
+  const expression = resource.expressions[name];
+  const text = expression?.constant_value;
+  const inner = typeof text === 'string' ? /^\$\{([\s\S]*)\}$/.exec(text)?.[1] : undefined;
+  if (inner === undefined) throw new Error(`${resource.address}.${name}: no single-interpolation expression to evaluate (${JSON.stringify(expression)})`);
+  // One pass, longest reference first, so no placeholder is replaced again.
+  const refs = [...new Set(referencesOf(expression))].sort((a, b) => b.length - a.length);
+  const pattern = new RegExp(refs.map((r) => r.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g');
+  const evaluable = refs.length > 0 ? inner.replace(pattern, (ref) => JSON.stringify(`→ ${ref}`)) : inner;
+  const value = evaluateExpression(evaluable);
+  if (typeof value !== 'string') throw new Error(`${resource.address}.${name} evaluates to ${JSON.stringify(value)}, not a JSON document`);
+  return JSON.parse(value);
 }
 
 type SecurityGroupRule = {
@@ -76,7 +108,7 @@ function projectResource(resource: PlannedResource, commonTags: Record<string, s
   if (!keys) throw new Error(`plan-projection: no key attributes listed for ${resource.type} (${resource.address}); add them to KEY_ATTRIBUTES`);
   const out: Record<string, unknown> = {};
   for (const key of keys) {
-    const value = attribute(resource, key);
+    const value = JSON_DOCUMENTS.has(key) && (resource.unknown[key] === true || typeof resource.values[key] === 'string') ? jsonDocument(resource, key) : attribute(resource, key);
     if (value === undefined) continue;
     out[key] = BLOCKS[key] && Array.isArray(value) ? BLOCKS[key](value) : value;
   }

@@ -6,6 +6,9 @@ import { join } from 'node:path';
 /** Provider mirror that holds hashicorp/aws 5.100.0 on these machines. */
 export const PROVIDER_MIRROR = process.env.TENANCY_TF_MIRROR ?? '/opt/tf-plugins';
 
+/** Providers the mirror holds (by their local name in the stack JSON). */
+const MIRRORED_PROVIDERS: readonly string[] = ['aws'];
+
 /** Set to keep each plan's working directory (its path is printed in errors) for debugging. */
 const KEEP_DIRS = Boolean(process.env.TENANCY_KEEP_PLAN_DIRS);
 
@@ -27,12 +30,15 @@ const ONLINE_PROVIDER_ARGS = ['profile', 'shared_config_files', 'shared_credenti
 
 /**
  * Makes a synthesized stack (cdk.tf.json) plannable offline: local state in the work dir,
- * dummy credentials and no AWS calls during plan. Data sources are refused: they would need AWS.
+ * dummy credentials and no AWS calls during plan. Data sources are refused (they would need AWS), and
+ * so are providers the mirror does not hold: plan the AWS part of such a stack (awsProjection, test/support/aws-projection.ts).
  */
 export function offlineStackJson(stackJson: Record<string, any>, workDir: string): Record<string, any> {
   const json = JSON.parse(JSON.stringify(stackJson));
   const dataSources = Object.entries(json.data ?? {}).flatMap(([type, byName]) => Object.keys(byName as object).map((name) => `data.${type}.${name}`));
-  if (dataSources.length > 0) throw new Error(`an offline plan cannot read data sources (they call AWS): ${dataSources.join(', ')}`);
+  if (dataSources.length > 0) throw new Error(`an offline plan cannot read data sources (they call AWS): ${dataSources.join(', ')}; plan the AWS part of a stack with the cluster's data sources with awsProjection (test/support/aws-projection.ts)`);
+  const unmirrored = [...new Set([...Object.keys(json.terraform?.required_providers ?? {}), ...Object.keys(json.provider ?? {})])].filter((p) => !MIRRORED_PROVIDERS.includes(p)).sort();
+  if (unmirrored.length > 0) throw new Error(`an offline plan can install only ${MIRRORED_PROVIDERS.join(', ')} (the mirror at ${PROVIDER_MIRROR}), not ${unmirrored.join(', ')}; plan the AWS part with awsProjection (test/support/aws-projection.ts)`);
   json.terraform = { ...json.terraform };
   delete json.terraform.cloud;
   json.terraform.backend = { local: { path: join(workDir, 'terraform.tfstate') } };
@@ -293,6 +299,28 @@ export function planOfflineTogether(stacks: Record<string, Record<string, any> |
       return result;
     },
   };
+}
+
+/**
+ * Evaluates a Terraform expression with terraform itself (`terraform console` without any
+ * configuration, so only constants and functions), e.g. a policy's jsonencode(...) once its
+ * references are replaced by placeholders. Returns the value as JSON would hold it.
+ */
+export function evaluateExpression(expression: string): unknown {
+  return withPlanDir((dir, work) => {
+    let printed: string;
+    try {
+      printed = execFileSync('terraform', ['console'], {
+        cwd: work, env: terraformEnv(offlineCliConfig(dir)), input: `jsonencode(${expression})\n`, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], timeout: COMMAND_TIMEOUT_MS,
+      }).trim();
+    } catch (e: any) {
+      const output = [e.stderr, e.stdout].filter(Boolean).join('\n').replace(/\x1b\[[0-9;]*m/g, '').trim();
+      throw new Error(`terraform console could not evaluate jsonencode(${expression}):\n${output}`);
+    }
+    // A quoted HCL string: JSON string escapes, plus $${ and %%{ for literal ${ and %{.
+    if (!printed.startsWith('"') || !printed.endsWith('"')) throw new Error(`terraform console printed ${printed} for jsonencode(${expression})`);
+    return JSON.parse(JSON.parse(printed.replace(/\$\$\{/g, '${').replace(/%%\{/g, '%{')));
+  });
 }
 
 export function readStackJson(outdir: string, stack: string): Record<string, any> {
