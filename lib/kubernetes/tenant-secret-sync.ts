@@ -66,8 +66,9 @@ export class TenantSecretSync extends Construct {
         Version: '2012-10-17',
         Statement: [
           { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: props.secretArn },
+          // Decrypt only through Secrets Manager: the role cannot use the key for anything else.
           props.kmsKeyArn
-            ? { Effect: 'Allow', Action: 'kms:Decrypt', Resource: props.kmsKeyArn }
+            ? { Effect: 'Allow', Action: 'kms:Decrypt', Resource: props.kmsKeyArn, Condition: { StringEquals: { 'kms:ViaService': `secretsmanager.${props.region}.amazonaws.com` } } }
             : {
               Effect: 'Allow',
               Action: 'kms:Decrypt',

@@ -126,7 +126,10 @@ describe('offline plan with the Kubernetes side on (kubernetes.enabled: true)', 
       const db = only(plan, 'aws_db_instance');
       const key = only(plan, 'aws_kms_key');
       expect(refersTo(db, 'master_user_secret_kms_key_id')).toEqual([`${key.address}.arn`]);
-      statements = [readSecret(`→ ${db.address}.master_user_secret[0].secret_arn`), { Effect: 'Allow', Action: 'kms:Decrypt', Resource: `→ ${key.address}.arn` }];
+      statements = [
+        readSecret(`→ ${db.address}.master_user_secret[0].secret_arn`),
+        { Effect: 'Allow', Action: 'kms:Decrypt', Resource: `→ ${key.address}.arn`, Condition: { StringEquals: { 'kms:ViaService': `secretsmanager.${tenant.region}.amazonaws.com` } } },
+      ];
     } else if (tenant.model === 'bridge') {
       // The tenant's credentials secret (encrypted with the platform's tenant-secrets key): decrypt only through Secrets Manager, for that secret.
       const arn = `→ ${only(plan, 'aws_secretsmanager_secret').address}.arn`;
