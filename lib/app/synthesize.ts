@@ -5,6 +5,7 @@ import { SELECT_CONTEXT, SELECT_ENV, selectStacks, type Selection } from '../../
 import { loadRegistry, type Registry } from '../registry/load-registry';
 import type { PolicyFinding } from '../policy/policy-rule';
 import { commitStaged, discardStaged, stagingDir } from './atomic-outdir';
+import { withoutCreationStackTraces } from './creation-stack-traces';
 
 export interface SynthesizeOptions {
   /** Project root holding platform.yaml and tenants/. @default process.cwd() */
@@ -37,6 +38,7 @@ export function synthesize(options: SynthesizeOptions = {}): SynthesizeResult {
   const selection = selectStacks(registry, options.select ?? process.env[SELECT_ENV] ?? contextSelect);
 
   const staged = stagingDir(outdir);
+  const restoreStackTraces = withoutCreationStackTraces();
   try {
     const app = new App({ outdir: staged });
     const stacks = buildStacks(app, registry, selection);
@@ -47,6 +49,8 @@ export function synthesize(options: SynthesizeOptions = {}): SynthesizeResult {
   } catch (e) {
     discardStaged(staged);
     throw e;
+  } finally {
+    restoreStackTraces();
   }
 }
 
