@@ -1,45 +1,79 @@
 // The bare-cdktf baseline of the synth benchmark: what a hand-written cdktf app would do to
 // emit the same Terraform as the library. It reads the registry with the `yaml` package (no
 // schema, no cross-file validation, no policy aspects, no construct layer) and creates the
-// provider resources directly in one TerraformStack per tenant plus the platform stacks.
+// provider resources directly in one TerraformStack per tenant plus the platform stacks; with
+// platform.yaml `kubernetes.enabled` (not false) also each tenant's Kubernetes side: the EKS data
+// sources, the helm provider, the IRSA role of the secret sync and the two Helm releases.
+// Like an app that uses the library only as a source of facts, it imports the library's pure
+// data and functions (PLAN_PROFILES of lib/plans.ts, the PgBouncer renderer of
+// lib/pgbouncer/pgbouncer-config.ts) instead of copying them, and nothing else: no construct,
+// no registry loader or schema, no aspect. (Not even lib/naming.ts: it loads the zod schema.)
 // Run as a child process: `node dist/bench/baseline.js <root> <outdir>`.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App, Fn, LocalBackend, S3Backend, TerraformOutput, TerraformStack } from 'cdktf';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
 import { CloudwatchLogGroup } from '@cdktf/provider-aws/lib/cloudwatch-log-group';
+import { DataAwsEksCluster } from '@cdktf/provider-aws/lib/data-aws-eks-cluster';
+import { DataAwsEksClusterAuth } from '@cdktf/provider-aws/lib/data-aws-eks-cluster-auth';
 import { DbInstance } from '@cdktf/provider-aws/lib/db-instance';
 import { DbParameterGroup } from '@cdktf/provider-aws/lib/db-parameter-group';
 import { DbSubnetGroup } from '@cdktf/provider-aws/lib/db-subnet-group';
+import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
+import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
 import { KmsAlias } from '@cdktf/provider-aws/lib/kms-alias';
 import { KmsKey } from '@cdktf/provider-aws/lib/kms-key';
 import { RdsCluster } from '@cdktf/provider-aws/lib/rds-cluster';
 import { RdsClusterInstance } from '@cdktf/provider-aws/lib/rds-cluster-instance';
 import { RdsClusterParameterGroup } from '@cdktf/provider-aws/lib/rds-cluster-parameter-group';
+import { Route53Record } from '@cdktf/provider-aws/lib/route53-record';
+import { Route53Zone } from '@cdktf/provider-aws/lib/route53-zone';
 import { SecretsmanagerSecret } from '@cdktf/provider-aws/lib/secretsmanager-secret';
 import { SecretsmanagerSecretVersion } from '@cdktf/provider-aws/lib/secretsmanager-secret-version';
 import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
+import { HelmProvider } from '@cdktf/provider-helm/lib/provider';
+import { Release } from '@cdktf/provider-helm/lib/release';
 import { parse } from 'yaml';
+import { PGBOUNCER_DEFAULT_PORT, pgbouncerSettingsForPlan, renderPgbouncerIni } from '../lib/pgbouncer/pgbouncer-config';
+import { PLAN_PROFILES } from '../lib/plans';
 import { reportChildResult } from './child-result';
 
 // Raw YAML shapes, trusted as-is: the baseline does no validation on purpose.
-interface RawNetwork { vpcId: string; privateSubnetIds: string[]; workloadSecurityGroupId: string }
+interface RawNetwork {
+  vpcId: string; privateSubnetIds: string[]; workloadSecurityGroupId: string;
+  clusterName: string; databaseSubnetCidrs: string[]; oidcProviderArn: string;
+}
 interface RawState { backend: 'local' | 's3'; directory?: string; bucket?: string; region?: string; keyPrefix?: string; kmsKeyId?: string }
-interface RawPlatform { name?: string; controlPlaneRegion: string; regions: Record<string, RawNetwork>; state?: RawState }
+interface RawKubernetes {
+  enabled?: boolean; ingressControllerNamespace?: string; dedicatedNodes?: { labelKey?: string; labelValue?: string; taintKey?: string };
+  pgbouncerImage?: string; appImage?: string; chartVersion?: string; chartRepository?: string; releaseNamespace?: string; rdsCaConfigMap?: string;
+}
+interface RawPlatform {
+  name?: string; baseDomain: string; controlPlaneRegion: string; regions: Record<string, RawNetwork>; state?: RawState; kubernetes?: RawKubernetes;
+}
+type Plan = keyof typeof PLAN_PROFILES;
+type Values = Record<string, unknown>;
 interface RawTenant {
-  id: string; slug: string; plan: string; model: 'silo' | 'bridge' | 'pool'; region: string;
+  id: string; slug: string; plan: Plan; model: 'silo' | 'bridge' | 'pool'; region: string;
   status?: string; compliance?: { hipaa?: boolean; pci?: boolean };
+  domain?: { subdomain?: string; custom?: string };
+  workload?: { replicas?: number; values?: Values; egress?: { cidr: string; ports: number[] }[] };
+  quotas?: { cpu?: string; memory?: string; storage?: string; pods?: number };
 }
 
-/** Silo sizing per plan, written out by hand as an app without the library would (cf. lib/plans.ts). */
-const SILO_SIZING: Record<string, { instanceClass: string; storage: number; maxStorage: number; backupDays: number; multiAz: boolean; piDays: number }> = {
-  free: { instanceClass: 'db.t3.micro', storage: 20, maxStorage: 50, backupDays: 7, multiAz: false, piDays: 0 },
-  starter: { instanceClass: 'db.t3.micro', storage: 20, maxStorage: 100, backupDays: 7, multiAz: false, piDays: 0 },
-  pro: { instanceClass: 'db.t3.medium', storage: 50, maxStorage: 500, backupDays: 14, multiAz: false, piDays: 7 },
-  enterprise: { instanceClass: 'db.m6g.large', storage: 100, maxStorage: 2000, backupDays: 35, multiAz: true, piDays: 731 },
-};
 const PORT = 5432;
 const MANAGED_BY = 'cdktf-tenancy';
+/** Defaults of platform.yaml's kubernetes section, as its documentation states them. */
+const K8S_DEFAULTS = {
+  ingressControllerNamespace: 'ingress-nginx',
+  dedicatedNodes: { labelKey: 'tenancy.io/dedicated', labelValue: 'pci', taintKey: 'tenancy.io/dedicated' },
+  pgbouncerImage: 'edoburu/pgbouncer:v1.23.1-p3',
+  appImage: 'ghcr.io/cdktf-tenancy/tenant-app:0.1.0',
+  chartVersion: '0.1.0',
+  releaseNamespace: 'tenancy-system',
+};
+/** Version of charts/tenant-platform whose values this app writes. */
+const PLATFORM_CHART_VERSION = '0.1.0';
 
 function backend(stack: TerraformStack, state: RawState, key: string): void {
   if (state.backend === 'local') {
@@ -69,6 +103,10 @@ function platformStack(app: App, p: RawPlatform, name: string, state: RawState, 
     egress: [],
     revokeRulesOnDelete: true,
   });
+  // Stable private names for the shared clusters, so tenant workloads connect by name.
+  const zone = p.kubernetes?.enabled !== false
+    ? new Route53Zone(stack, 'db-zone', { name: `db.${name}.internal`, comment: 'Shared tenant databases', vpc: [{ vpcId: net.vpcId }] })
+    : undefined;
 
   const clusters: [string, string, string][] = [['bridge', `${name}-bridge`, 'tenants'], ['pool', `${name}-pool`, 'pool']];
   if (region === p.controlPlaneRegion) clusters.push(['control_plane', `${name}-control-plane`, 'control_plane']);
@@ -100,6 +138,7 @@ function platformStack(app: App, p: RawPlatform, name: string, state: RawState, 
         performanceInsightsKmsKeyId: dataKey.arn, autoMinorVersionUpgrade: true, caCertIdentifier: 'rds-ca-rsa2048-g1',
       });
     }
+    if (zone) new Route53Record(stack, `${key}-dns`, { zoneId: zone.zoneId, name: `${key.replace('_', '-')}.db.${name}.internal`, type: 'CNAME', ttl: 60, records: [cluster.endpoint] });
     new TerraformOutput(stack, `${key}_cluster_identifier`, { value: identifier });
     new TerraformOutput(stack, `${key}_endpoint`, { value: cluster.endpoint });
     new TerraformOutput(stack, `${key}_reader_endpoint`, { value: cluster.readerEndpoint });
@@ -109,7 +148,13 @@ function platformStack(app: App, p: RawPlatform, name: string, state: RawState, 
   new TerraformOutput(stack, 'tenant_secrets_key_arn', { value: secretsKey.arn });
 }
 
-function tenantStack(app: App, p: RawPlatform, name: string, state: RawState, t: RawTenant): void {
+/** What a tenant's database side hands to its Kubernetes side. */
+type TenantDatabase =
+  | { model: 'silo'; address: string; secretArn: string; keyArn: string; dbName: string }
+  | { model: 'bridge'; secretArn: string; schema: string }
+  | { model: 'pool' };
+
+function tenantStack(app: App, p: RawPlatform, name: string, state: RawState, t: RawTenant, fileValues: Values | undefined): void {
   const stack = new TerraformStack(app, `tenant-${t.slug}`);
   const sql = t.slug.replace(/-/g, '_');
   const prefix = `tenant-${t.slug}`;
@@ -118,11 +163,13 @@ function tenantStack(app: App, p: RawPlatform, name: string, state: RawState, t:
     region: t.region,
     defaultTags: [{ tags: { 'tenancy:tenant-id': t.id, 'tenancy:tenant-slug': t.slug, 'tenancy:model': t.model, 'tenancy:plan': t.plan, 'tenancy:managed-by': MANAGED_BY } }],
   });
-  const outputs: Record<string, string | number> = { tenant_id: t.id, slug: t.slug, model: t.model, plan: t.plan, region: t.region };
+  const kubernetes = p.kubernetes?.enabled !== false;
+  const outputs: Record<string, string | number> = { tenant_id: t.id, slug: t.slug, model: t.model, plan: t.plan, region: t.region, ...(kubernetes && { k8s_namespace: prefix }) };
+  let database: TenantDatabase;
 
   if (t.model === 'silo') {
     const net = p.regions[t.region];
-    const size = SILO_SIZING[t.plan];
+    const size = PLAN_PROFILES[t.plan].silo;
     const regulated = Boolean(t.compliance?.hipaa || t.compliance?.pci);
     const key = new KmsKey(stack, 'key', {
       description: `Encrypts the database, its snapshots, its master secret and Performance Insights of tenant ${t.slug}`,
@@ -153,19 +200,20 @@ function tenantStack(app: App, p: RawPlatform, name: string, state: RawState, t:
       lifecycle: { createBeforeDestroy: true },
     });
     const logs = ['postgresql', 'upgrade'].map((log) => new CloudwatchLogGroup(stack, `log-${log}`, { name: `/aws/rds/instance/${prefix}/${log}`, retentionInDays: 365 }));
-    const pi = size.piDays > 0;
+    const pi = size.performanceInsightsRetentionDays > 0;
     const db = new DbInstance(stack, 'db', {
       identifier: prefix, engine: 'postgres', engineVersion: '16', instanceClass: size.instanceClass,
-      allocatedStorage: size.storage, maxAllocatedStorage: size.maxStorage, storageType: 'gp3', storageEncrypted: true,
+      allocatedStorage: size.allocatedStorageGb, maxAllocatedStorage: size.maxAllocatedStorageGb, storageType: 'gp3', storageEncrypted: true,
       kmsKeyId: key.arn, dbName: `tenant_${sql}`, username: 'tenancy_admin', manageMasterUserPassword: true,
       masterUserSecretKmsKeyId: key.arn, iamDatabaseAuthenticationEnabled: true, dbSubnetGroupName: subnets.name,
       vpcSecurityGroupIds: [sg.id], parameterGroupName: params.name, publiclyAccessible: false, multiAz: size.multiAz,
-      backupRetentionPeriod: Math.max(size.backupDays, regulated ? 30 : 0), copyTagsToSnapshot: true,
+      backupRetentionPeriod: Math.max(size.backupRetentionDays, regulated ? 30 : 0), copyTagsToSnapshot: true,
       deleteAutomatedBackups: false, deletionProtection: true, skipFinalSnapshot: false, finalSnapshotIdentifier: `${prefix}-final`,
       performanceInsightsEnabled: pi, performanceInsightsKmsKeyId: pi ? key.arn : undefined,
-      performanceInsightsRetentionPeriod: pi ? size.piDays : undefined, enabledCloudwatchLogsExports: ['postgresql', 'upgrade'],
+      performanceInsightsRetentionPeriod: pi ? size.performanceInsightsRetentionDays : undefined, enabledCloudwatchLogsExports: ['postgresql', 'upgrade'],
       autoMinorVersionUpgrade: true, caCertIdentifier: 'rds-ca-rsa2048-g1', dependsOn: logs,
     });
+    database = { model: 'silo', address: db.address, secretArn: db.masterUserSecret.get(0).secretArn, keyArn: key.arn, dbName: `tenant_${sql}` };
     Object.assign(outputs, {
       db_identifier: db.identifier, db_address: db.address, db_port: db.port, db_name: `tenant_${sql}`,
       db_master_secret_arn: db.masterUserSecret.get(0).secretArn, db_kms_key_arn: key.arn,
@@ -190,11 +238,173 @@ function tenantStack(app: App, p: RawPlatform, name: string, state: RawState, t:
       }),
       lifecycle: { ignoreChanges: ['secret_string'] },
     });
+    database = { model: 'bridge', secretArn: secret.arn, schema: `tenant_${sql}` };
     Object.assign(outputs, { cluster_identifier: cluster, db_name: 'tenants', schema: `tenant_${sql}`, role: `tenant_${sql}_app`, credentials_secret_arn: secret.arn });
   } else {
+    database = { model: 'pool' };
     Object.assign(outputs, { cluster_identifier: `${name}-pool`, db_name: 'pool', app_role: 'pool_app', tenant_setting: 'app.tenant_id' });
   }
+  if (kubernetes) kubernetesSide(stack, p, name, t, database, fileValues);
   for (const [key, value] of Object.entries(outputs)) new TerraformOutput(stack, key, { value });
+}
+
+/**
+ * A tenant's Kubernetes side: helm talks to the region's EKS cluster; one platform release
+ * (charts/tenant-platform: namespace, isolation, PgBouncer, External Secrets objects) with an
+ * IRSA role per secret sync, and the workload release (charts/tenant-app).
+ */
+function kubernetesSide(stack: TerraformStack, p: RawPlatform, name: string, t: RawTenant, db: TenantDatabase, fileValues: Values | undefined): void {
+  const k8s = { ...K8S_DEFAULTS, ...p.kubernetes };
+  const net = p.regions[t.region];
+  const ns = `tenant-${t.slug}`;
+  const profile = PLAN_PROFILES[t.plan];
+
+  const eks = new DataAwsEksCluster(stack, 'eks', { name: net.clusterName });
+  const eksAuth = new DataAwsEksClusterAuth(stack, 'eks-auth', { name: net.clusterName });
+  new HelmProvider(stack, 'helm', { kubernetes: { host: eks.endpoint, clusterCaCertificate: Fn.base64decode(eks.certificateAuthority.get(0).data), token: eksAuth.token } });
+
+  // External Secrets copies one Secrets Manager secret into the namespace, as a role (IRSA) that may read only that secret.
+  const issuer = net.oidcProviderArn.replace(/^.*oidc-provider\//, '');
+  const secretSync = (target: string, secretArn: string, template: Record<string, string>, kmsKeyArn?: string, key?: string) => {
+    const reader = `${target}-reader`;
+    const role = new IamRole(stack, `${target}-role`, {
+      name: `${ns}-${target}`.slice(0, 64),
+      description: `External Secrets reads one secret into ${ns}/${target}`,
+      assumeRolePolicy: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{
+          Effect: 'Allow',
+          Principal: { Federated: net.oidcProviderArn },
+          Action: 'sts:AssumeRoleWithWebIdentity',
+          Condition: { StringEquals: { [`${issuer}:sub`]: `system:serviceaccount:${ns}:${reader}`, [`${issuer}:aud`]: 'sts.amazonaws.com' } },
+        }],
+      }),
+    });
+    const viaSecretsManager = { 'kms:ViaService': `secretsmanager.${t.region}.amazonaws.com` };
+    new IamRolePolicy(stack, `${target}-policy`, {
+      role: role.name,
+      name: 'read-one-secret',
+      policy: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: secretArn },
+          kmsKeyArn
+            ? { Effect: 'Allow', Action: 'kms:Decrypt', Resource: kmsKeyArn, Condition: { StringEquals: viaSecretsManager } }
+            : { Effect: 'Allow', Action: 'kms:Decrypt', Resource: '*', Condition: { StringEquals: viaSecretsManager, StringLike: { 'kms:EncryptionContext:SecretARN': secretArn } } },
+        ],
+      }),
+    });
+    return { name: target, region: t.region, roleArn: role.arn, key: key ?? secretArn, template, refreshInterval: '1h' };
+  };
+
+  const credentials = { username: '{{ .username }}', password: '{{ .password }}' };
+  let sync: ReturnType<typeof secretSync>;
+  let pgbouncer: Values = { enabled: false };
+  let database: Values;
+  if (db.model === 'silo') {
+    // PgBouncer (transaction pooling) in front of the tenant's instance. The renderer refuses a
+    // Terraform reference as host, so it renders a placeholder that is then replaced.
+    const ca = k8s.rdsCaConfigMap;
+    const ini = renderPgbouncerIni(pgbouncerSettingsForPlan(t.plan, {
+      host: 'rds-address.invalid',
+      dbname: db.dbName,
+      authFile: '/etc/pgbouncer/userlist.txt',
+      serverTlsSslmode: ca ? 'verify-full' : 'require',
+      serverTlsCaFile: ca ? '/etc/pgbouncer/ca/ca.pem' : undefined,
+    })).replace('host=rds-address.invalid', `host=${db.address}`);
+    sync = secretSync('pgbouncer-auth', db.secretArn, { 'userlist.txt': '"{{ .username }}" "{{ .password }}"\n', ...credentials }, db.keyArn);
+    pgbouncer = { enabled: true, image: k8s.pgbouncerImage, replicas: profile.pgbouncer.replicas, port: PGBOUNCER_DEFAULT_PORT, ini, authSecret: 'pgbouncer-auth', caConfigMap: ca ?? '' };
+    database = { schema: '', tenantSetting: '', host: `pgbouncer.${ns}.svc.cluster.local`, port: PGBOUNCER_DEFAULT_PORT, name: db.dbName, sslmode: 'disable', credentialsSecret: 'pgbouncer-auth' };
+  } else {
+    const poolSecret = `${name}/pool/app-credentials`;
+    sync = db.model === 'bridge'
+      ? secretSync('database-credentials', db.secretArn, credentials)
+      : secretSync('database-credentials', `arn:aws:secretsmanager:${t.region}:*:secret:${poolSecret}-*`, credentials, undefined, poolSecret);
+    database = {
+      schema: db.model === 'bridge' ? db.schema : '',
+      tenantSetting: db.model === 'bridge' ? '' : 'app.tenant_id',
+      host: `${db.model}.db.${name}.internal`,
+      port: PORT,
+      name: db.model === 'bridge' ? 'tenants' : 'pool',
+      sslmode: 'require',
+      credentialsSecret: 'database-credentials',
+    };
+  }
+
+  // PCI tenants run on dedicated nodes: required node affinity and a toleration of their taint.
+  const dedicated = t.compliance?.pci ? { ...K8S_DEFAULTS.dedicatedNodes, ...p.kubernetes?.dedicatedNodes } : undefined;
+  const affinity = dedicated
+    ? { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: dedicated.labelKey, operator: 'In', values: [dedicated.labelValue] }] }] } } }
+    : {};
+  const tolerations = dedicated ? [{ key: dedicated.taintKey, operator: 'Equal', value: dedicated.labelValue, effect: 'NoSchedule' }] : [];
+
+  const quota = { ...profile.quota, ...t.quotas };
+  const limits = profile.containerLimits;
+  const tenant = { id: t.id, slug: t.slug, plan: t.plan, model: t.model };
+  const platformValues = {
+    tenant,
+    namespace: ns,
+    ingressControllerNamespace: k8s.ingressControllerNamespace,
+    egress: [...net.databaseSubnetCidrs.map((cidr) => ({ cidr, ports: [PORT] })), ...(t.workload?.egress ?? [])].map((d) => ({ cidr: d.cidr, ports: [...d.ports] })),
+    quota: {
+      hard: {
+        'requests.cpu': quota.cpu, 'limits.cpu': quota.cpu, 'requests.memory': quota.memory, 'limits.memory': quota.memory,
+        'requests.storage': quota.storage, persistentvolumeclaims: String(quota.persistentVolumeClaims), pods: String(quota.pods),
+        services: String(quota.services), 'services.loadbalancers': '0', 'services.nodeports': '0',
+        configmaps: String(quota.configMaps), secrets: String(quota.secrets),
+      },
+    },
+    limits: { defaultRequest: { ...limits.defaultRequest }, default: { ...limits.defaultLimit }, max: { ...limits.max } },
+    workload: { serviceAccount: 'tenant-app' },
+    placement: { affinity, tolerations },
+    secretSyncs: [sync],
+    pgbouncer,
+  };
+  const release = { atomic: true, cleanupOnFail: true, maxHistory: 10 };
+  const platformRelease = new Release(stack, 'platform-release', {
+    ...release,
+    name: ns,
+    namespace: k8s.releaseNamespace,
+    chart: k8s.chartRepository ? 'tenant-platform' : '../../../charts/tenant-platform',
+    repository: k8s.chartRepository,
+    version: PLATFORM_CHART_VERSION,
+    values: [JSON.stringify(platformValues, null, 2)],
+    timeout: 300,
+  });
+
+  // The workload: chart defaults <- plan values <- the tenant's values <- what the platform enforces.
+  const image = /^(.+?)(?::([^:/@]+))?(?:@(sha256:[a-f0-9]{64}))?$/.exec(k8s.appImage)!;
+  const replicas = t.status === 'suspended' ? 0 : t.workload?.replicas ?? profile.replicas;
+  const custom = t.domain?.custom;
+  const planValues = {
+    replicaCount: replicas,
+    resources: { requests: { ...limits.defaultRequest }, limits: { ...limits.defaultLimit } },
+    autoscaling: { enabled: t.plan !== 'free' && replicas > 0, minReplicas: Math.max(1, replicas), maxReplicas: Math.max(1, replicas) * 3, targetCPUUtilizationPercentage: 70 },
+    podDisruptionBudget: { enabled: replicas > 1, minAvailable: Math.max(1, replicas - 1) },
+    ingress: { enabled: true, host: `${t.domain?.subdomain ?? t.slug}.${p.baseDomain}`, extraHosts: custom ? [custom] : [], tlsSecretName: `${ns}-tls` },
+    image: { repository: image[1], tag: image[2] ?? '' },
+  };
+  const tenantValues = fileValues ? helmMerge(fileValues, t.workload?.values ?? {}) : t.workload?.values ?? {};
+  const enforced = { tenant, database, serviceAccount: { name: 'tenant-app', automountToken: false }, affinity, tolerations, nodeSelector: {} };
+  new Release(stack, 'app-release', {
+    ...release,
+    name: 'tenant-app',
+    namespace: ns,
+    chart: k8s.chartRepository ? 'tenant-app' : '../../../charts/tenant-app',
+    repository: k8s.chartRepository,
+    version: k8s.chartVersion,
+    values: [planValues, tenantValues, enforced].map((layer) => JSON.stringify(layer, null, 2)),
+    timeout: 600,
+    dependsOn: [platformRelease],
+  });
+}
+
+/** Helm's merge of values: mappings merge key by key, anything else in `over` replaces `base`. */
+function helmMerge(base: Values, over: Values): Values {
+  const isMap = (v: unknown): v is Values => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const out: Values = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = isMap(v) && isMap(out[k]) ? helmMerge(out[k], v) : v;
+  return out;
 }
 
 /** Builds and synthesizes every stack of the registry at `root` into `outdir`; returns the stack count. */
@@ -203,15 +413,22 @@ export function synthesizeBaseline(root: string, outdir: string): number {
   const name = platform.name ?? 'tenancy';
   const state = platform.state ?? { backend: 'local', directory: 'state' };
   const tenantsDir = join(root, 'tenants');
-  const tenants = readdirSync(tenantsDir)
-    .filter((f) => f.endsWith('.yaml') && !f.endsWith('.values.yaml'))
-    .map((f) => parse(readFileSync(join(tenantsDir, f), 'utf8')) as RawTenant)
+  const files = readdirSync(tenantsDir);
+  const valuesFiles = new Set(files.filter((f) => f.endsWith('.values.yaml')));
+  const read = (f: string) => parse(readFileSync(join(tenantsDir, f), 'utf8')) as unknown;
+  const tenants = files
+    .filter((f) => f.endsWith('.yaml') && !valuesFiles.has(f))
+    .map((f) => read(f) as RawTenant)
     .filter((t) => t.status !== 'offboarded');
   const regions = [...new Set([platform.controlPlaneRegion, ...tenants.map((t) => t.region)])].sort();
 
   const app = new App({ outdir });
   for (const region of regions) platformStack(app, platform, name, state, region);
-  for (const t of tenants) tenantStack(app, platform, name, state, t);
+  // A tenant's values file (<slug>.values.yaml) lies under its inline workload.values.
+  for (const t of tenants) {
+    const file = `${t.slug}.values.yaml`;
+    tenantStack(app, platform, name, state, t, valuesFiles.has(file) ? (read(file) as Values) : undefined);
+  }
   app.synth();
   return regions.length + tenants.length;
 }

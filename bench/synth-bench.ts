@@ -119,7 +119,7 @@ function benchSize(registry: GeneratedRegistry, work: string, verify: boolean): 
 }
 
 function verifyEquivalence(libOut: string, baseOut: string, size: number): void {
-  const { stacks, resources, divergences } = compareSynthOutputs(libOut, baseOut);
+  const { stacks, resources, dataSources, divergences } = compareSynthOutputs(libOut, baseOut);
   if (divergences.length > 0) {
     const shown = divergences.slice(0, 20).map((d) => `  ${d.stack}: ${d.message}`).join('\n');
     throw new EquivalenceError(
@@ -127,7 +127,7 @@ function verifyEquivalence(libOut: string, baseOut: string, size: number): void 
         (divergences.length > 20 ? `\n  ... and ${divergences.length - 20} more` : ''),
     );
   }
-  console.log(`  equivalence check (${fmtInt(size)} tenants): ${stacks} stacks, ${resources} resources; same resource types and counts, attributes, outputs, providers and backends`);
+  console.log(`  equivalence check (${fmtInt(size)} tenants): ${stacks} stacks, ${resources} resources, ${dataSources} data sources; same resource and data source types and counts, attributes, outputs, providers and backends`);
 }
 
 function benchSelect(registry: GeneratedRegistry, work: string): SelectResult {

@@ -2,7 +2,6 @@ import { Fn } from 'cdktf';
 import { DataAwsEksCluster } from '@cdktf/provider-aws/lib/data-aws-eks-cluster';
 import { DataAwsEksClusterAuth } from '@cdktf/provider-aws/lib/data-aws-eks-cluster-auth';
 import { HelmProvider } from '@cdktf/provider-helm/lib/provider';
-import { KubernetesProvider } from '@cdktf/provider-kubernetes/lib/provider';
 import { BridgeTenant } from '../lib/bridge-tenant';
 import { SiloPgbouncer } from '../lib/kubernetes/silo-pgbouncer';
 import { TenantAppRelease, type TenantDatabaseConnection } from '../lib/kubernetes/tenant-app-release';
@@ -23,12 +22,12 @@ export function buildTenantKubernetesSide(stack: TenantStack, tenant: Tenant, pl
   const network = platform.regions[tenant.region];
   const shared = platformNames(platform.name);
   const common = { tenantId: tenant.id, slug: tenant.slug };
-  // Kubernetes and Helm talk to the cluster the platform names, with a short-lived token from
-  // the AWS credentials of the deployment, never a local kubeconfig.
+  // Helm talks to the cluster the platform names, with a short-lived token from the AWS
+  // credentials of the deployment, never a local kubeconfig. (Every Kubernetes object is in a
+  // Helm release, so there is no kubernetes provider.)
   const cluster = new DataAwsEksCluster(stack, 'eks', { name: network.clusterName });
   const auth = new DataAwsEksClusterAuth(stack, 'eks-auth', { name: network.clusterName });
   const kube = { host: cluster.endpoint, clusterCaCertificate: Fn.base64decode(cluster.certificateAuthority.get(0).data), token: auth.token };
-  new KubernetesProvider(stack, 'kubernetes', kube);
   new HelmProvider(stack, 'helm', { kubernetes: kube });
 
   const k8s = platform.kubernetes;
@@ -43,6 +42,8 @@ export function buildTenantKubernetesSide(stack: TenantStack, tenant: Tenant, pl
     quota: tenant.quotas,
     regulated,
     dedicatedNodes: tenant.compliance.pci ? k8s.dedicatedNodes : undefined,
+    releaseNamespace: k8s.releaseNamespace,
+    chartRepository: k8s.chartRepository,
   });
 
   let pgbouncer: SiloPgbouncer | undefined;

@@ -1,9 +1,5 @@
 import { Construct } from 'constructs';
-import { Fn } from 'cdktf';
 import type { IamRole } from '@cdktf/provider-aws/lib/iam-role';
-import { ConfigMapV1 } from '@cdktf/provider-kubernetes/lib/config-map-v1';
-import { DeploymentV1 } from '@cdktf/provider-kubernetes/lib/deployment-v1';
-import { ServiceV1 } from '@cdktf/provider-kubernetes/lib/service-v1';
 import { PGBOUNCER_DEFAULT_PORT, pgbouncerSettingsForPlan, renderPgbouncerIni } from '../pgbouncer/pgbouncer-config';
 import { PLAN_PROFILES } from '../plans';
 import type { SiloDatabase } from '../silo-database';
@@ -20,7 +16,7 @@ export interface SiloPgbouncerProps {
   readonly region: string;
   /** IAM OIDC provider of the EKS cluster (IRSA), trusted by the secret-reader role. */
   readonly oidcProviderArn: string;
-  /** PgBouncer image; pin a tag or a digest. @default "edoburu/pgbouncer:v1.23.1-p3" */
+  /** PgBouncer image; pin a tag or a digest. @default DEFAULT_PGBOUNCER_IMAGE ("edoburu/pgbouncer:v1.23.1-p3") */
   readonly image?: string;
   /** PgBouncer pods. @default the plan's (1 free, 2 starter and pro, 3 enterprise) */
   readonly replicas?: number;
@@ -33,7 +29,10 @@ export interface SiloPgbouncerProps {
 }
 
 const AUTH_SECRET = 'pgbouncer-auth';
+/** Where charts/tenant-platform mounts the configuration, the userlist and the CA bundle. */
 const CONFIG_DIR = '/etc/pgbouncer';
+/** PgBouncer image when none is given; pin a tag or a digest. */
+export const DEFAULT_PGBOUNCER_IMAGE = 'edoburu/pgbouncer:v1.23.1-p3';
 
 /**
  * PgBouncer in transaction mode in front of a silo tenant's RDS instance, in the tenant's namespace.
@@ -44,6 +43,9 @@ const CONFIG_DIR = '/etc/pgbouncer';
  * Terraform or the synthesized JSON. The pod template carries a hash of the config, not of the
  * secret: after an RDS rotation the pods must be restarted (e.g. by Reloader) to read the new
  * userlist, since subPath mounts are not refreshed.
+ *
+ * The Deployment, Service and ConfigMap are rendered by charts/tenant-platform in the namespace's
+ * platform release; this construct computes them (pgbouncer.ini, replicas) and owns the IAM side.
  */
 export class SiloPgbouncer extends Construct {
   /** In-cluster host name applications connect to. */
@@ -52,7 +54,10 @@ export class SiloPgbouncer extends Construct {
   /** Secret (username, password, userlist.txt) the application may also use to connect. */
   readonly credentialsSecret = AUTH_SECRET;
   readonly secretReaderRole: IamRole;
-  readonly deployment: DeploymentV1;
+  /** PgBouncer pods. */
+  readonly replicas: number;
+  /** The rendered pgbouncer.ini (the server address is a Terraform reference resolved at apply). */
+  readonly ini: string;
 
   constructor(scope: Construct, id: string, props: SiloPgbouncerProps) {
     super(scope, id);
@@ -85,59 +90,15 @@ export class SiloPgbouncer extends Construct {
     });
     this.secretReaderRole = sync.role;
 
-    const meta = (name: string) => ({ name, namespace: ns.name, labels: { ...ns.labels, 'app.kubernetes.io/name': 'pgbouncer' } });
-    const after = { dependsOn: [ns.namespace] };
-
-    new ConfigMapV1(this, 'config', { ...after, metadata: meta('pgbouncer-config'), data: { 'pgbouncer.ini': ini } });
-
-    const podLabels = { ...ns.labels, 'app.kubernetes.io/name': 'pgbouncer' };
-    const placement = ns.placement;
-    this.deployment = new DeploymentV1(this, 'deployment', {
-      ...after,
-      metadata: meta('pgbouncer'),
-      spec: {
-        replicas: String(replicas),
-        selector: { matchLabels: { 'app.kubernetes.io/name': 'pgbouncer' } },
-        template: {
-          metadata: { labels: podLabels, annotations: { 'tenancy.io/config-sha256': Fn.sha256(ini) } },
-          spec: {
-            automountServiceAccountToken: false,
-            securityContext: { runAsNonRoot: true, runAsUser: '70', runAsGroup: '70', seccompProfile: { type: 'RuntimeDefault' } },
-            affinity: placement.tolerations.length ? {
-              nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerm: [{ matchExpressions: [{ key: ns.dedicatedNodes!.labelKey, operator: 'In', values: [ns.dedicatedNodes!.labelValue] }] }] } },
-            } : undefined,
-            toleration: placement.tolerations,
-            container: [{
-              name: 'pgbouncer',
-              image: props.image ?? 'edoburu/pgbouncer:v1.23.1-p3',
-              command: ['pgbouncer', `${CONFIG_DIR}/pgbouncer.ini`],
-              port: [{ name: 'postgres', containerPort: this.port }],
-              securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } },
-              resources: { requests: { cpu: '50m', memory: '32Mi' }, limits: { cpu: '500m', memory: '128Mi' } },
-              readinessProbe: { tcpSocket: [{ port: String(this.port) }], periodSeconds: 5 },
-              livenessProbe: { tcpSocket: [{ port: String(this.port) }], periodSeconds: 20, initialDelaySeconds: 10 },
-              volumeMount: [
-                { name: 'config', mountPath: `${CONFIG_DIR}/pgbouncer.ini`, subPath: 'pgbouncer.ini', readOnly: true },
-                { name: 'auth', mountPath: `${CONFIG_DIR}/userlist.txt`, subPath: 'userlist.txt', readOnly: true },
-                ...(props.caConfigMap ? [{ name: 'ca', mountPath: `${CONFIG_DIR}/ca`, readOnly: true }] : []),
-                { name: 'tmp', mountPath: '/tmp' },
-              ],
-            }],
-            volume: [
-              { name: 'config', configMap: { name: 'pgbouncer-config' } },
-              { name: 'auth', secret: { secretName: AUTH_SECRET } },
-              ...(props.caConfigMap ? [{ name: 'ca', configMap: { name: props.caConfigMap } }] : []),
-              { name: 'tmp', emptyDir: { sizeLimit: '16Mi' } },
-            ],
-          },
-        },
-      },
-    });
-
-    new ServiceV1(this, 'service', {
-      ...after,
-      metadata: meta('pgbouncer'),
-      spec: { type: 'ClusterIP', selector: { 'app.kubernetes.io/name': 'pgbouncer' }, port: [{ name: 'postgres', port: this.port, targetPort: String(this.port) }] },
+    this.replicas = replicas;
+    this.ini = ini;
+    ns.addPgbouncer({
+      image: props.image ?? DEFAULT_PGBOUNCER_IMAGE,
+      replicas,
+      port: this.port,
+      ini,
+      authSecret: AUTH_SECRET,
+      caConfigMap: props.caConfigMap ?? '',
     });
   }
 }

@@ -1,6 +1,5 @@
 import { Construct } from 'constructs';
 import { Release } from '@cdktf/provider-helm/lib/release';
-import { stringify } from 'yaml';
 import { PLAN_PROFILES } from '../plans';
 import type { Plan, TenancyModel } from '../registry/tenant-schema';
 import { PLATFORM_ENFORCED_VALUES } from './enforced-values';
@@ -96,12 +95,13 @@ export class TenantAppRelease extends Construct {
       chart: props.chartRepository ? 'tenant-app' : '../../../charts/tenant-app',
       repository: props.chartRepository,
       version: props.chartVersion,
-      values: [plan, tenantValues, enforced].map((layer) => stringify(layer)),
+      // JSON is YAML to Helm, and ~10x cheaper to produce than YAML for 10,000 stacks.
+      values: [plan, tenantValues, enforced].map((layer) => JSON.stringify(layer, null, 2)),
       atomic: true,
       cleanupOnFail: true,
       maxHistory: 10,
       timeout: 600,
-      dependsOn: [ns.namespace],
+      dependsOn: [ns.release],
     });
   }
 }

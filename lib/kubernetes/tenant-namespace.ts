@@ -1,14 +1,12 @@
 import { Construct } from 'constructs';
-import { LimitRangeV1 } from '@cdktf/provider-kubernetes/lib/limit-range-v1';
-import { NamespaceV1 } from '@cdktf/provider-kubernetes/lib/namespace-v1';
-import { NetworkPolicyV1, type NetworkPolicyV1SpecEgress } from '@cdktf/provider-kubernetes/lib/network-policy-v1';
-import { ResourceQuotaV1 } from '@cdktf/provider-kubernetes/lib/resource-quota-v1';
-import { RoleBindingV1 } from '@cdktf/provider-kubernetes/lib/role-binding-v1';
-import { RoleV1 } from '@cdktf/provider-kubernetes/lib/role-v1';
-import { ServiceAccountV1 } from '@cdktf/provider-kubernetes/lib/service-account-v1';
+import { Lazy } from 'cdktf';
+import { Release } from '@cdktf/provider-helm/lib/release';
 import { PLAN_PROFILES, parseQuantity, type NamespaceQuota } from '../plans';
 import { tenantNames } from '../naming';
 import { CIDR_PATTERN, type Plan, type TenancyModel } from '../registry/tenant-schema';
+
+/** Version of charts/tenant-platform that this code computes values for (a test keeps it equal to Chart.yaml). */
+export const TENANT_PLATFORM_CHART_VERSION = '0.1.0';
 
 /** Label keys on every tenant object; NetworkPolicies and admission policies select on them. */
 export const K8S_LABELS = {
@@ -61,9 +59,38 @@ export interface TenantNamespaceProps {
   readonly dedicatedNodes?: DedicatedNodes;
   /** Regulated data (HIPAA, PCI): no extra egress beyond the database and DNS. @default false */
   readonly regulated?: boolean;
+  /** Namespace that records the platform release (it must exist; a release cannot live in the namespace it creates). @default "tenancy-system" */
+  readonly releaseNamespace?: string;
+  /** Repository of charts/tenant-platform (https:// or oci://). @default none: the chart in charts/tenant-platform */
+  readonly chartRepository?: string;
 }
 
-const DNS = { namespace: 'kube-system', podLabel: { 'k8s-app': 'kube-dns' } };
+/** A Secrets Manager secret copied into a Kubernetes Secret of the namespace (see TenantSecretSync). */
+export interface NamespaceSecretSync {
+  /** Name of the Kubernetes Secret; its reader ServiceAccount is <name>-reader. */
+  readonly name: string;
+  readonly region: string;
+  /** IAM role the reader ServiceAccount assumes (IRSA). */
+  readonly roleArn: string;
+  /** Name or ARN External Secrets looks the secret up by. */
+  readonly key: string;
+  /** Keys of the target Secret as External Secrets templates over the secret's JSON keys. */
+  readonly template: Record<string, string>;
+}
+
+/** PgBouncer in the namespace (see SiloPgbouncer). */
+export interface NamespacePgbouncer {
+  readonly image: string;
+  readonly replicas: number;
+  readonly port: number;
+  /** The rendered pgbouncer.ini. */
+  readonly ini: string;
+  /** Secret holding userlist.txt. */
+  readonly authSecret: string;
+  /** ConfigMap with the RDS CA bundle as ca.pem, or "" for TLS without server verification. */
+  readonly caConfigMap: string;
+}
+
 const NAMESPACE_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /**
@@ -71,14 +98,26 @@ const NAMESPACE_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
  * `restricted`, default-deny NetworkPolicies in both directions with narrow exceptions, a
  * ResourceQuota over compute, storage and object counts, a LimitRange so every container is
  * counted, and a workload ServiceAccount whose Role cannot touch what the platform owns.
+ *
+ * All of it is one Helm release of charts/tenant-platform (named tenant-<slug>, recorded in the
+ * platform's namespace) whose values this construct computes: one Terraform resource per tenant
+ * instead of a dozen deep Kubernetes structs keeps a fleet of 10,000 stacks fast to synthesize
+ * (docs/BENCHMARKS.md), and uninstalling the release removes the namespace with everything in it.
+ * PgBouncer and secret syncs add their objects to the same release (addPgbouncer, addSecretSync).
  */
 export class TenantNamespace extends Construct {
-  readonly namespace: NamespaceV1;
+  /** The platform release; the tenant's own releases depend on it. */
+  readonly release: Release;
   readonly name: string;
   readonly labels: Record<string, string>;
   readonly serviceAccountName = 'tenant-app';
   /** The quota actually applied. */
   readonly quota: NamespaceQuota;
+  /** Dedicated nodes every pod of the namespace is placed on, if any. */
+  readonly dedicatedNodes?: DedicatedNodes;
+  private readonly baseValues: Record<string, unknown>;
+  private readonly secretSyncs: NamespaceSecretSync[] = [];
+  private pgbouncer?: NamespacePgbouncer;
 
   constructor(scope: Construct, id: string, props: TenantNamespaceProps) {
     super(scope, id);
@@ -91,6 +130,9 @@ export class TenantNamespace extends Construct {
     const ingressNs = props.ingressControllerNamespace ?? 'ingress-nginx';
     if (!NAMESPACE_NAME.test(ingressNs)) fail(`ingressControllerNamespace ${JSON.stringify(ingressNs)} is not a namespace name`);
     if (ingressNs === names.namespace) fail('ingressControllerNamespace cannot be the tenant namespace');
+    const releaseNs = props.releaseNamespace ?? 'tenancy-system';
+    if (!NAMESPACE_NAME.test(releaseNs)) fail(`releaseNamespace ${JSON.stringify(releaseNs)} is not a namespace name`);
+    if (releaseNs.startsWith('tenant-')) fail(`releaseNamespace ${releaseNs} looks like a tenant namespace; use the platform's own`);
     const extraEgress = props.extraEgress ?? [];
     if (props.databaseEgress.length === 0) fail('databaseEgress is empty: the workload could not reach its database');
     for (const dest of [...props.databaseEgress, ...extraEgress]) {
@@ -112,75 +154,15 @@ export class TenantNamespace extends Construct {
       [K8S_LABELS.tenantSlug]: props.slug,
       [K8S_LABELS.plan]: props.plan,
       [K8S_LABELS.model]: props.model,
-      [K8S_LABELS.managedBy]: 'cdktf-tenancy',
     };
-    const metadata = (name: string) => ({ name, namespace: this.name, labels: this.labels });
-
-    this.namespace = new NamespaceV1(this, 'namespace', {
-      metadata: {
-        name: this.name,
-        labels: {
-          ...this.labels,
-          'pod-security.kubernetes.io/enforce': 'restricted',
-          'pod-security.kubernetes.io/enforce-version': 'latest',
-          'pod-security.kubernetes.io/audit': 'restricted',
-          'pod-security.kubernetes.io/warn': 'restricted',
-        },
-      },
-    });
-    const inNamespace = { dependsOn: [this.namespace] };
-
-    // Default deny both ways for every pod; the policies below add the only exceptions.
-    new NetworkPolicyV1(this, 'default-deny', {
-      ...inNamespace,
-      metadata: metadata('default-deny-all'),
-      spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },
-    });
-    new NetworkPolicyV1(this, 'allow-same-namespace', {
-      ...inNamespace,
-      metadata: metadata('allow-same-namespace'),
-      spec: {
-        podSelector: {},
-        policyTypes: ['Ingress', 'Egress'],
-        ingress: [{ from: [{ podSelector: {} }] }],
-        egress: [{ to: [{ podSelector: {} }] }],
-      },
-    });
-    new NetworkPolicyV1(this, 'allow-ingress-controller', {
-      ...inNamespace,
-      metadata: metadata('allow-ingress-controller'),
-      spec: {
-        podSelector: {},
-        policyTypes: ['Ingress'],
-        ingress: [{ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ingressNs } } }] }],
-      },
-    });
-    new NetworkPolicyV1(this, 'allow-dns', {
-      ...inNamespace,
-      metadata: metadata('allow-dns'),
-      spec: {
-        podSelector: {},
-        policyTypes: ['Egress'],
-        egress: [{
-          to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': DNS.namespace } }, podSelector: { matchLabels: DNS.podLabel } }],
-          ports: [{ port: '53', protocol: 'UDP' }, { port: '53', protocol: 'TCP' }],
-        }],
-      },
-    });
-    new NetworkPolicyV1(this, 'allow-egress', {
-      ...inNamespace,
-      metadata: metadata('allow-database-egress'),
-      spec: {
-        podSelector: {},
-        policyTypes: ['Egress'],
-        egress: [...props.databaseEgress, ...extraEgress].map(egressRule),
-      },
-    });
-
-    new ResourceQuotaV1(this, 'quota', {
-      ...inNamespace,
-      metadata: metadata('tenant-quota'),
-      spec: {
+    this.dedicatedNodes = props.dedicatedNodes;
+    const limits = profile.containerLimits;
+    this.baseValues = {
+      tenant: { id: props.tenantId, slug: props.slug, plan: props.plan, model: props.model },
+      namespace: this.name,
+      ingressControllerNamespace: ingressNs,
+      egress: [...props.databaseEgress, ...extraEgress].map((d) => ({ cidr: d.cidr, ports: [...d.ports] })),
+      quota: {
         hard: {
           'requests.cpu': this.quota.cpu,
           'limits.cpu': this.quota.cpu,
@@ -196,44 +178,47 @@ export class TenantNamespace extends Construct {
           secrets: String(this.quota.secrets),
         },
       },
-    });
-    const limits = profile.containerLimits;
-    new LimitRangeV1(this, 'limits', {
-      ...inNamespace,
-      metadata: metadata('tenant-limits'),
-      spec: {
-        limit: [{
-          type: 'Container',
-          defaultRequest: { ...limits.defaultRequest },
-          default: { ...limits.defaultLimit },
-          max: { ...limits.max },
-        }],
-      },
-    });
+      limits: { defaultRequest: { ...limits.defaultRequest }, default: { ...limits.defaultLimit }, max: { ...limits.max } },
+      workload: { serviceAccount: this.serviceAccountName },
+      placement: this.placement,
+    };
 
-    new ServiceAccountV1(this, 'service-account', {
-      ...inNamespace,
-      metadata: metadata(this.serviceAccountName),
-      automountServiceAccountToken: false,
+    this.release = new Release(this, 'release', {
+      name: `tenant-${props.slug}`,
+      namespace: releaseNs,
+      chart: props.chartRepository ? 'tenant-platform' : '../../../charts/tenant-platform',
+      repository: props.chartRepository,
+      version: TENANT_PLATFORM_CHART_VERSION,
+      // Computed at synth, after PgBouncer and secret syncs were added; JSON is YAML to Helm.
+      values: [Lazy.stringValue({ produce: () => JSON.stringify(this.values, null, 2) })],
+      atomic: true,
+      cleanupOnFail: true,
+      maxHistory: 10,
+      timeout: 300,
     });
-    // Read-only access to the workload's own configuration; nothing on platform-owned kinds,
-    // no secrets listing, and no ClusterRole or ClusterRoleBinding at all.
-    new RoleV1(this, 'role', {
-      ...inNamespace,
-      metadata: metadata('tenant-app'),
-      rule: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'] }],
-    });
-    new RoleBindingV1(this, 'role-binding', {
-      ...inNamespace,
-      metadata: metadata('tenant-app'),
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'tenant-app' },
-      subject: [{ kind: 'ServiceAccount', name: this.serviceAccountName, namespace: this.name }],
-    });
-
-    this.dedicatedNodes = props.dedicatedNodes;
   }
 
-  readonly dedicatedNodes?: DedicatedNodes;
+  /** The values of the platform release. */
+  get values(): Record<string, unknown> {
+    return {
+      ...this.baseValues,
+      secretSyncs: this.secretSyncs.map((s) => ({ ...s, refreshInterval: '1h' })),
+      pgbouncer: this.pgbouncer ? { enabled: true, ...this.pgbouncer } : { enabled: false },
+    };
+  }
+
+  /** Adds a Secrets Manager → Kubernetes Secret copy to the namespace. */
+  addSecretSync(sync: NamespaceSecretSync): void {
+    if (!NAMESPACE_NAME.test(sync.name) || sync.name.length > 56) throw new Error(`TenantNamespace ${this.name}: secret sync name ${JSON.stringify(sync.name)} is not a Secret name`);
+    if (this.secretSyncs.some((s) => s.name === sync.name)) throw new Error(`TenantNamespace ${this.name}: secret sync ${sync.name} is added twice`);
+    this.secretSyncs.push(sync);
+  }
+
+  /** Adds PgBouncer to the namespace (silo tenants). */
+  addPgbouncer(pgbouncer: NamespacePgbouncer): void {
+    if (this.pgbouncer) throw new Error(`TenantNamespace ${this.name}: PgBouncer is added twice`);
+    this.pgbouncer = pgbouncer;
+  }
 
   /** Pod scheduling for the namespace's workloads (Helm values shape): required node affinity and a toleration on dedicated nodes. */
   get placement(): { affinity: Record<string, unknown>; tolerations: Record<string, string>[] } {
@@ -250,13 +235,6 @@ export class TenantNamespace extends Construct {
       tolerations: [{ key: d.taintKey, operator: 'Equal', value: d.labelValue, effect: 'NoSchedule' }],
     };
   }
-}
-
-function egressRule(dest: EgressDestination): NetworkPolicyV1SpecEgress {
-  return {
-    to: [{ ipBlock: { cidr: dest.cidr } }],
-    ports: dest.ports.map((port) => ({ port: String(port), protocol: 'TCP' })),
-  };
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {

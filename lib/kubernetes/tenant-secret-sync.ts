@@ -1,9 +1,6 @@
 import { Construct } from 'constructs';
-import { Fn } from 'cdktf';
 import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
 import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
-import { Manifest } from '@cdktf/provider-kubernetes/lib/manifest';
-import { ServiceAccountV1 } from '@cdktf/provider-kubernetes/lib/service-account-v1';
 import type { TenantNamespace } from './tenant-namespace';
 
 /** Properties of a Secrets Manager → Kubernetes Secret sync for one tenant. */
@@ -29,7 +26,8 @@ export interface TenantSecretSyncProps {
 /**
  * Copies one Secrets Manager secret into one Kubernetes Secret of a tenant, with the External
  * Secrets Operator and a per-tenant IAM role (IRSA) that may read only that secret. Secret values
- * never pass through Terraform; rotations reach the cluster on the next refresh.
+ * never pass through Terraform; rotations reach the cluster on the next refresh. The IAM role is a
+ * Terraform resource here; the Kubernetes objects go into the namespace's platform release.
  */
 export class TenantSecretSync extends Construct {
   readonly role: IamRole;
@@ -62,7 +60,8 @@ export class TenantSecretSync extends Construct {
     new IamRolePolicy(this, 'policy', {
       role: this.role.name,
       name: 'read-one-secret',
-      policy: Fn.jsonencode({
+      // Terraform references inside the JSON string are interpolated (ARNs contain no quote).
+      policy: JSON.stringify({
         Version: '2012-10-17',
         Statement: [
           { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: props.secretArn },
@@ -79,35 +78,7 @@ export class TenantSecretSync extends Construct {
       }),
     });
 
-    const after = { dependsOn: [ns.namespace] };
-    new ServiceAccountV1(this, 'service-account', {
-      ...after,
-      metadata: { name: this.serviceAccountName, namespace: ns.name, labels: ns.labels, annotations: { 'eks.amazonaws.com/role-arn': this.role.arn } },
-      automountServiceAccountToken: false,
-    });
-    const store = `${props.targetSecret}-store`;
-    new Manifest(this, 'secret-store', {
-      ...after,
-      manifest: {
-        apiVersion: 'external-secrets.io/v1beta1',
-        kind: 'SecretStore',
-        metadata: { name: store, namespace: ns.name, labels: ns.labels },
-        spec: { provider: { aws: { service: 'SecretsManager', region: props.region, auth: { jwt: { serviceAccountRef: { name: this.serviceAccountName } } } } } },
-      },
-    });
-    new Manifest(this, 'external-secret', {
-      ...after,
-      manifest: {
-        apiVersion: 'external-secrets.io/v1beta1',
-        kind: 'ExternalSecret',
-        metadata: { name: props.targetSecret, namespace: ns.name, labels: ns.labels },
-        spec: {
-          refreshInterval: '1h',
-          secretStoreRef: { kind: 'SecretStore', name: store },
-          target: { name: props.targetSecret, creationPolicy: 'Owner', template: { data: props.template } },
-          dataFrom: [{ extract: { key: props.secretKey ?? props.secretArn } }],
-        },
-      },
-    });
+    // The ServiceAccount, SecretStore and ExternalSecret are part of the namespace's platform release.
+    ns.addSecretSync({ name: props.targetSecret, region: props.region, roleArn: this.role.arn, key: props.secretKey ?? props.secretArn, template: props.template });
   }
 }

@@ -47,8 +47,8 @@ export const KubernetesSchema = z
   .strictObject({
     enabled: z
       .boolean()
-      .default(false)
-      .describe('Build each tenant\'s Kubernetes side (namespace, PgBouncer, secret sync, Helm release). Off by default for now: it multiplies synth time per tenant by ~10 (see docs/BENCHMARKS.md).'),
+      .default(true)
+      .describe('Build each tenant\'s Kubernetes side (namespace isolation, PgBouncer, secret sync, the workload release). Set false for an AWS-only platform without a cluster.'),
     ingressControllerNamespace: z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/).default('ingress-nginx').describe('Namespace of the ingress controller, the only outside source of traffic into tenant namespaces.'),
     dedicatedNodes: z
       .strictObject({
@@ -61,7 +61,8 @@ export const KubernetesSchema = z
     pgbouncerImage: z.string().regex(IMAGE).default('edoburu/pgbouncer:v1.23.1-p3').describe('PgBouncer image of silo tenants; pin a tag or digest.'),
     appImage: z.string().regex(IMAGE).default('ghcr.io/cdktf-tenancy/tenant-app:0.1.0').describe('Image of the tenant workload; pin a tag or digest.'),
     chartVersion: z.string().regex(/^[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?$/).default('0.1.0').describe('Version of the tenant-app chart every tenant release is pinned to.'),
-    chartRepository: z.string().regex(/^(?:https|oci):\/\/[^\s]+$/).optional().describe('Chart repository; unset: the chart in charts/tenant-app.'),
+    chartRepository: z.string().regex(/^(?:https|oci):\/\/[^\s]+$/).optional().describe('Chart repository holding tenant-app and tenant-platform; unset: the charts in charts/.'),
+    releaseNamespace: z.string().regex(/^(?!tenant-)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, { message: 'must be a namespace name that does not start with "tenant-"' }).default('tenancy-system').describe('Namespace (created with the cluster) that records each tenant\'s platform release; the release creates the tenant namespace itself.'),
     rdsCaConfigMap: z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/).optional().describe('ConfigMap (in each tenant namespace) with the RDS CA bundle as ca.pem; set it to verify the server certificate (verify-full), otherwise PgBouncer encrypts with sslmode require.'),
   })
   .describe('Kubernetes side of every tenant.');

@@ -59,7 +59,8 @@ describe('the test renderer follows text/template and Helm', () => {
   });
 
   test('unknown functions and unbalanced blocks fail loudly', () => {
-    expect(() => run('{{ sha256sum "x" }}')).toThrow(/function "sha256sum" not defined/);
+    expect(() => run('{{ b64enc "x" }}')).toThrow(/function "b64enc" not defined/);
+    expect(run('{{ "abc" | sha256sum }}')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
     expect(() => run('{{ if true }}x')).toThrow(TemplateError);
     expect(() => run('x{{ end }}')).toThrow(/unexpected \{\{end\}\}/);
   });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { CHART_DIR, isMap, loadChartValues, loadChartYaml, loadTemplates } from './chart-values';
@@ -391,6 +392,7 @@ const FUNCTIONS: Record<string, (...args: any[]) => unknown> = {
   prepend: (list: unknown, v) => (Array.isArray(list) ? [v, ...list] : fail(`prepend: cannot prepend to ${list === null || list === undefined ? 'nil' : typeof list}`)),
   append: (list: unknown, v) => (Array.isArray(list) ? [...list, v] : fail(`append: cannot append to ${list === null || list === undefined ? 'nil' : typeof list}`)),
   hasKey: (m: unknown, k: string) => isMap(m) && Object.prototype.hasOwnProperty.call(m, k),
+  sha256sum: (s: unknown) => createHash('sha256').update(goString(s)).digest('hex'),
 };
 
 function fail(msg: string): never {

@@ -9,6 +9,7 @@ import { assertPathsExist, loadChartValues } from '../chart/chart-values';
 import { restrictedViolations } from '../chart/pod-security';
 import { mergeValues, onlyManifest, renderChart } from '../chart/render';
 import { REPO_ROOT } from '../support/fixture-project';
+import { named, renderPlatformRelease } from './platform-release';
 
 const registry = loadRegistry({ root: REPO_ROOT });
 const platform = { ...registry.platform, kubernetes: { ...registry.platform.kubernetes, enabled: true } };
@@ -23,11 +24,14 @@ const all = (json: Record<string, any>, type: string): any[] => Object.values(js
 
 describe.each(live.map((t) => [t.slug, t] as const))('tenant %s: Kubernetes side', (_slug, t) => {
   const { stack, json } = build(t);
-  const release = all(json, 'helm_release')[0];
+  const release = all(json, 'helm_release').find((r) => r.name === 'tenant-app');
+  const platformObjects = renderPlatformRelease(json);
   const layers = (release.values as string[]).map((v) => parse(v) as Record<string, unknown>);
 
-  test('the Helm release is pinned to the platform chart version in the tenant namespace', () => {
+  test('the Helm release is pinned to the platform chart version in the tenant namespace, after the platform release', () => {
     expect(release).toMatchObject({ name: 'tenant-app', namespace: `tenant-${t.slug}`, version: registry.platform.kubernetes.chartVersion, atomic: true });
+    const [platformId] = Object.entries(json.resource.helm_release).find(([, r]: [string, any]) => r.name === `tenant-${t.slug}`)!;
+    expect(release.depends_on).toEqual([`helm_release.${platformId}`]);
   });
 
   test('values are merged in the documented order: plan, then the tenant, then what the platform enforces', () => {
@@ -65,25 +69,39 @@ describe.each(live.map((t) => [t.slug, t] as const))('tenant %s: Kubernetes side
     const condition = trust.Statement[0].Condition.StringEquals;
     const sub = Object.entries(condition).find(([k]) => k.endsWith(':sub'))![1] as string;
     expect(sub).toMatch(new RegExp(`^system:serviceaccount:tenant-${t.slug}:[a-z-]+-reader$`));
-    const externalSecret = all(json, 'kubernetes_manifest').find((m) => m.manifest.kind === 'ExternalSecret');
-    expect(externalSecret.manifest.metadata.namespace).toBe(`tenant-${t.slug}`);
+    const reader = sub.split(':').at(-1)!;
+    const secretName = reader.replace(/-reader$/, '');
+    // The ServiceAccount that assumes the role, the store that uses it and the ExternalSecret are in the tenant's platform release.
+    expect(named(platformObjects, 'ServiceAccount', reader).metadata.annotations['eks.amazonaws.com/role-arn']).toMatch(/^\$\{aws_iam_role\.[^}]+\.arn\}$/);
+    expect(named(platformObjects, 'SecretStore', `${secretName}-store`).spec.provider.aws.auth.jwt.serviceAccountRef.name).toBe(reader);
+    const externalSecret = named(platformObjects, 'ExternalSecret', secretName);
+    expect(externalSecret.metadata.namespace).toBe(`tenant-${t.slug}`);
+    expect(externalSecret.spec.secretStoreRef.name).toBe(`${secretName}-store`);
+    // The role may read exactly the secret the ExternalSecret extracts (silo and bridge: the tenant's own).
+    const policy = JSON.parse(all(json, 'aws_iam_role_policy')[0].policy);
+    if (t.model !== 'pool') expect(policy.Statement[0].Resource).toBe(externalSecret.spec.dataFrom[0].extract.key);
   });
 
   if (t.model === 'silo') {
     test('silo: PgBouncer in transaction mode in front of the tenant database, non-root, read-only, sized by plan', () => {
-      const config = all(json, 'kubernetes_config_map_v1')[0].data['pgbouncer.ini'] as string;
+      const config = named(platformObjects, 'ConfigMap', 'pgbouncer-config').data['pgbouncer.ini'] as string;
       expect(config).toContain('pool_mode = transaction');
       expect(config).toMatch(/host=\$\{aws_db_instance\.[^}]+\.address\} port=5432 dbname=tenant_/);
       expect(config).toContain(`default_pool_size = ${PLAN_PROFILES[t.plan].pgbouncer.defaultPoolSize}`);
       expect(config).toMatch(/server_tls_sslmode = (require|verify-full)/);
-      const deployment = all(json, 'kubernetes_deployment_v1')[0];
-      expect(deployment.spec.replicas).toBe(String(PLAN_PROFILES[t.plan].pgbouncer.replicas));
+      const deployment = named(platformObjects, 'Deployment', 'pgbouncer');
+      expect(deployment.spec.replicas).toBe(PLAN_PROFILES[t.plan].pgbouncer.replicas);
       const pod = deployment.spec.template.spec;
-      expect(pod.security_context).toMatchObject({ run_as_non_root: true, seccomp_profile: { type: 'RuntimeDefault' } });
-      expect(pod.container[0].security_context).toEqual({ allow_privilege_escalation: false, read_only_root_filesystem: true, run_as_non_root: true, capabilities: { drop: ['ALL'] } });
-      expect(pod.container[0].resources.limits).toBeDefined();
-      expect(pod.container[0].readiness_probe).toBeDefined();
-      expect(pod.toleration.length > 0).toBe(t.compliance.pci);
+      expect(restrictedViolations(pod)).toEqual([]);
+      expect(pod.containers[0].securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } });
+      expect(pod.containers[0].resources.limits).toEqual({ cpu: '500m', memory: '128Mi' });
+      expect(pod.containers[0].readinessProbe).toEqual({ tcpSocket: { port: 'postgres' }, periodSeconds: 5 });
+      expect(pod.automountServiceAccountToken).toBe(false);
+      expect((pod.tolerations ?? []).length > 0).toBe(t.compliance.pci);
+      expect(Boolean(pod.affinity)).toBe(t.compliance.pci);
+      const volumes = Object.fromEntries(pod.volumes.map((v: any) => [v.name, v]));
+      expect(volumes.auth.secret.secretName).toBe('pgbouncer-auth');
+      expect(named(platformObjects, 'Service', 'pgbouncer').spec).toMatchObject({ type: 'ClusterIP', ports: [{ port: 6432, targetPort: 'postgres', protocol: 'TCP', name: 'postgres' }] });
       // The password is never in the synthesized configuration: it comes from the ExternalSecret.
       expect(JSON.stringify(json)).not.toMatch(/userlist\.txt":\s*"(?!\\"\{\{)/);
       expect(stack.pgbouncer).toBeDefined();
@@ -102,8 +120,8 @@ test('the sample tenants\' own values use only values the chart has', () => {
 
 test('a tenant\'s configured egress destinations, and only those, are added to its egress policy', () => {
   const t = live.find((x) => x.slug === 'initech')!;
-  const policy = all(build(t).json, 'kubernetes_network_policy_v1').find((p) => p.metadata.name === 'allow-database-egress');
-  const cidrs = policy.spec.egress.map((e: any) => e.to[0].ip_block.cidr);
+  const policy = named(renderPlatformRelease(build(t).json), 'NetworkPolicy', 'allow-listed-egress');
+  const cidrs = policy.spec.egress.map((e: any) => e.to[0].ipBlock.cidr);
   expect(cidrs).toEqual([...registry.platform.regions[t.region].databaseSubnetCidrs, '198.51.100.0/24']);
-  expect(policy.spec.egress.at(-1).ports).toEqual([{ port: '636', protocol: 'TCP' }]);
+  expect(policy.spec.egress.at(-1).ports).toEqual([{ port: 636, protocol: 'TCP' }]);
 });

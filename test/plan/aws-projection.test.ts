@@ -159,16 +159,17 @@ describe('awsProjection', () => {
   // The real TenantStack of each model with the Kubernetes side on: the projection keeps every AWS
   // resource and output, and no AWS resource or output of a tenant depends on the cluster side.
   const registry = loadRegistry({ root: REPO_ROOT });
-  const platform = { ...registry.platform, kubernetes: { ...registry.platform.kubernetes, enabled: true } };
+  const platform = registry.platform;
+  const awsOnlyPlatform = { ...registry.platform, kubernetes: { ...registry.platform.kubernetes, enabled: false } };
   test.each(['initech', 'globex', 'acme'])('TenantStack %s (Kubernetes side on): keeps every AWS resource and output, drops only the Kubernetes side', (slug) => {
     const tenant = registry.tenants.find((t) => t.slug === slug)!;
     const json = JSON.parse(Testing.synth(new TenantStack(Testing.app(), { tenant, platform })));
     const { stack: out, dropped } = awsProjection(json);
     const addresses = (j: any) => Object.entries<object>(j.resource ?? {}).flatMap(([type, byName]) => Object.keys(byName).map((n) => `${type}.${n}`)).sort();
-    expect(addresses(json).some((a) => a.startsWith('kubernetes_'))).toBe(true);
+    expect(addresses(json).filter((a) => a.startsWith('helm_release.'))).toHaveLength(2);
     expect(addresses(out)).toEqual(addresses(json).filter((a) => a.startsWith('aws_')));
     expect(dropped.resources).toEqual(addresses(json).filter((a) => !a.startsWith('aws_')));
-    expect(dropped.resources.every((a) => /^(kubernetes_|helm_)/.test(a))).toBe(true);
+    expect(dropped.resources.every((a) => /^helm_release\./.test(a))).toBe(true);
     expect(dropped.dataSources).toEqual(['data.aws_eks_cluster.eks', 'data.aws_eks_cluster_auth.eks-auth']);
     expect(dropped.dependsOn).toEqual({});
     expect(out.output).toEqual(json.output);
@@ -179,8 +180,7 @@ describe('awsProjection', () => {
 
   test('TenantStack with the Kubernetes side off: nothing to drop', () => {
     const tenant = registry.tenants.find((t) => t.slug === 'initech')!;
-    const json = JSON.parse(Testing.synth(new TenantStack(Testing.app(), { tenant, platform: registry.platform })));
-    expect(registry.platform.kubernetes.enabled).toBe(false);
+    const json = JSON.parse(Testing.synth(new TenantStack(Testing.app(), { tenant, platform: awsOnlyPlatform })));
     const { stack: out, dropped } = awsProjection(json);
     expect(out).toEqual(json);
     expect(dropped).toEqual({ providers: [], requiredProviders: [], resources: [], dataSources: [], dependsOn: {} });

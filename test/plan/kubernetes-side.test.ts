@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { synthesize, type SynthesizeResult } from '../../lib/app/synthesize';
 import type { Tenant } from '../../lib/registry/tenant-schema';
@@ -9,13 +8,13 @@ import { planOfflineTogether, readStackJson, type PlannedStacks } from '../suppo
 import { jsonDocument, ofType, only, projectPlan, refersTo } from './plan-projection';
 
 /**
- * The sample registry with `kubernetes.enabled: true` in platform.yaml, synthesized as `cdktf synth`
- * would. Tenant stacks are planned through awsProjection (the mirror holds only hashicorp/aws, and
+ * The sample registry (`kubernetes.enabled: true` in platform.yaml, the default), synthesized as
+ * `cdktf synth` would. Tenant stacks are planned through awsProjection (the mirror holds only hashicorp/aws, and
  * the EKS data sources that configure the kubernetes and helm providers would call AWS); platform
  * stacks as they are. The Kubernetes side must add to the AWS side exactly: per tenant, the IAM
  * role and inline policy External Secrets reads the tenant's one secret with; per region, the
- * private zone with a CNAME per shared cluster. Everything else is the default stack, which
- * tenant-stacks.test.ts and platform-stacks.test.ts plan.
+ * private zone with a CNAME per shared cluster. Everything else is the AWS-only stack
+ * (`kubernetes.enabled: false`), which tenant-stacks.test.ts and platform-stacks.test.ts plan.
  */
 
 const OIDC_PROVIDERS: Record<string, string> = {
@@ -24,14 +23,8 @@ const OIDC_PROVIDERS: Record<string, string> = {
 };
 const VPCS: Record<string, string> = { 'us-east-1': 'vpc-0a1b2c3d4e5f60718', 'eu-central-1': 'vpc-0b1c2d3e4f5a60718' };
 
-/** Kubernetes and Helm resource types left out of each tenant's plan: TenantNamespace, the secret sync's ServiceAccount and External Secrets objects, the Helm release. */
-const K8S_TYPES = [
-  'helm_release', 'kubernetes_limit_range_v1', 'kubernetes_manifest', 'kubernetes_manifest', 'kubernetes_namespace_v1',
-  ...Array<string>(5).fill('kubernetes_network_policy_v1'), 'kubernetes_resource_quota_v1', 'kubernetes_role_binding_v1', 'kubernetes_role_v1',
-  'kubernetes_service_account_v1', 'kubernetes_service_account_v1',
-].sort();
-/** Silo tenants also run PgBouncer; initech has one extra egress destination (one more NetworkPolicy rule, not one more policy). */
-const SILO_K8S_TYPES = [...K8S_TYPES, 'kubernetes_config_map_v1', 'kubernetes_deployment_v1', 'kubernetes_service_v1'].sort();
+/** Left out of each tenant's plan: the two Helm releases (platform and workload) that hold every Kubernetes object. */
+const K8S_TYPES = ['helm_release', 'helm_release'];
 
 let project: FixtureProject;
 let off: SynthesizeResult;
@@ -42,11 +35,9 @@ const defaults = new Map<string, Record<string, any>>();
 
 beforeAll(() => {
   project = FixtureProject.fromSample();
-  off = synthesize({ root: project.root, outdir: join(project.root, 'out-default') });
-  const platformYaml = readFileSync(join(project.root, 'platform.yaml'), 'utf8');
-  if (!/^ {2}enabled: false$/m.test(platformYaml)) throw new Error('the sample platform.yaml no longer has "  enabled: false" under kubernetes');
-  project.writePlatform(platformYaml.replace(/^ {2}enabled: false$/m, '  enabled: true'));
   on = synthesize({ root: project.root, outdir: join(project.root, 'out-kubernetes') });
+  project.setKubernetesEnabled(false);
+  off = synthesize({ root: project.root, outdir: join(project.root, 'out-aws-only') });
   for (const s of [...on.stacks.platform, ...on.stacks.tenants]) {
     projections.set(s.node.id, awsProjection(readStackJson(on.outdir, s.node.id)));
     defaults.set(s.node.id, readStackJson(off.outdir, s.node.id));
@@ -71,7 +62,7 @@ function without(json: Record<string, any>, types: readonly string[], outputs: r
 }
 
 describe('offline plan with the Kubernetes side on (kubernetes.enabled: true)', () => {
-  test('the same stacks as by default', () => {
+  test('the same stacks as without it', () => {
     expect(on.registry.platform.kubernetes.enabled).toBe(true);
     expect(off.registry.platform.kubernetes.enabled).toBe(false);
     expect([...on.stacks.platform, ...on.stacks.tenants].map((s) => s.node.id).sort()).toEqual([...off.stacks.platform, ...off.stacks.tenants].map((s) => s.node.id).sort());
@@ -84,10 +75,10 @@ describe('offline plan with the Kubernetes side on (kubernetes.enabled: true)', 
     const secret = tenant.model === 'silo' ? 'pgbouncer-auth' : 'database-credentials';
 
     // Left out: the Kubernetes side and the EKS data sources, nothing AWS; the rest is the default stack plus the role and its policy.
-    expect(dropped.providers).toEqual(['helm', 'kubernetes']);
-    expect(dropped.requiredProviders).toEqual(['helm', 'kubernetes']);
+    expect(dropped.providers).toEqual(['helm']);
+    expect(dropped.requiredProviders).toEqual(['helm']);
     expect(dropped.dataSources).toEqual(['data.aws_eks_cluster.eks', 'data.aws_eks_cluster_auth.eks-auth']);
-    expect(dropped.resources.map((a) => a.split('.')[0])).toEqual(tenant.model === 'silo' ? SILO_K8S_TYPES : K8S_TYPES);
+    expect(dropped.resources.map((a) => a.split('.')[0])).toEqual(K8S_TYPES);
     expect(dropped.dependsOn).toEqual({});
     expect(without(stack, ['aws_iam_role', 'aws_iam_role_policy'], ['k8s_namespace'])).toEqual(withoutMetadata(defaults.get(stackName)!));
     expect(stack.output.k8s_namespace.value).toBe(namespace);

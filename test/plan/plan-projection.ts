@@ -75,6 +75,15 @@ export function jsonDocument(resource: PlannedResource, name: string): any {
   }
   const expression = resource.expressions[name];
   const text = expression?.constant_value;
+  // A JSON string template with plain references interpolated ("Resource": "${aws_x.y.arn}").
+  if (typeof text === 'string' && text.startsWith('{')) {
+    const references = new Set(referencesOf(expression));
+    const document = text.replace(/\$\{([^}]*)\}/g, (whole, ref: string) => {
+      if (!references.has(ref)) throw new Error(`${resource.address}.${name}: ${whole} is not a plain reference`);
+      return `→ ${ref}`;
+    });
+    return JSON.parse(document);
+  }
   const inner = typeof text === 'string' ? /^\$\{([\s\S]*)\}$/.exec(text)?.[1] : undefined;
   if (inner === undefined) throw new Error(`${resource.address}.${name}: no single-interpolation expression to evaluate (${JSON.stringify(expression)})`);
   // One pass, longest reference first, so no placeholder is replaced again.

@@ -18,7 +18,8 @@ let synth: SynthesizeResult;
 let planned: PlannedStacks;
 
 beforeAll(() => {
-  project = FixtureProject.fromSample();
+  // Without the Kubernetes side (kubernetes-side.test.ts plans what it adds: the private zone).
+  project = FixtureProject.fromSample().setKubernetesEnabled(false);
   synth = synthesize({ root: project.root, outdir: join(project.root, 'cdktf.out'), select: 'platform' });
   // One terraform run for both stacks (each keeps its own provider and outputs); each test reads its own plan.
   planned = planOfflineTogether(Object.fromEntries(synth.stacks.platform.map((s) => [s.node.id, readStackJson(synth.outdir, s.node.id)])));

@@ -42,7 +42,8 @@ let synth: SynthesizeResult;
 let planned: PlannedStacks;
 
 beforeAll(() => {
-  project = FixtureProject.fromSample();
+  // The AWS side alone (kubernetes-side.test.ts plans what the Kubernetes side adds).
+  project = FixtureProject.fromSample().setKubernetesEnabled(false);
   synth = synthesize({ root: project.root, outdir: join(project.root, 'cdktf.out') });
   // One terraform run for every tenant stack (each keeps its own provider, tags and outputs); each test reads its own plan.
   planned = planOfflineTogether(Object.fromEntries(synth.stacks.tenants.map((s) => [s.node.id, readStackJson(synth.outdir, s.node.id)])));

@@ -8,8 +8,9 @@ import { TenantStack } from '../../stacks/tenant-stack';
 import { REPO_ROOT } from '../support/fixture-project';
 
 const registry: Registry = loadRegistry({ root: REPO_ROOT });
-/** The sample platform with the Kubernetes side turned on. */
-const withKubernetes: PlatformConfig = { ...registry.platform, kubernetes: { ...registry.platform.kubernetes, enabled: true } };
+/** The sample platform has the Kubernetes side on (the default); this is the same without it. */
+const withKubernetes: PlatformConfig = registry.platform;
+const awsOnlyPlatform: PlatformConfig = { ...registry.platform, kubernetes: { ...registry.platform.kubernetes, enabled: false } };
 const tenant = (slug: string): Tenant => {
   const t = registry.tenants.find((x) => x.slug === slug);
   if (!t) throw new Error(`sample tenant ${slug} missing`);
@@ -24,31 +25,37 @@ function synthTenant(t: Tenant, platform: PlatformConfig = registry.platform): R
 const resourceTypes = (json: Record<string, any>) => Object.keys(json.resource ?? {}).sort();
 
 describe('TenantStack', () => {
-  const NAMESPACE_TYPES = ['kubernetes_limit_range_v1', 'kubernetes_namespace_v1', 'kubernetes_network_policy_v1', 'kubernetes_resource_quota_v1', 'kubernetes_role_binding_v1', 'kubernetes_role_v1', 'kubernetes_service_account_v1'];
-  const SECRET_SYNC_TYPES = ['aws_iam_role', 'aws_iam_role_policy', 'kubernetes_manifest'];
+  // The secret sync's IAM role; every Kubernetes object is in the two Helm releases.
+  const SECRET_SYNC_TYPES = ['aws_iam_role', 'aws_iam_role_policy'];
   test.each([
-    ['initech', 'silo', ['aws_cloudwatch_log_group', 'aws_db_instance', 'aws_db_parameter_group', 'aws_db_subnet_group', 'aws_kms_alias', 'aws_kms_key', 'aws_security_group', ...SECRET_SYNC_TYPES, 'kubernetes_config_map_v1', 'kubernetes_deployment_v1', 'kubernetes_service_v1']],
+    ['initech', 'silo', ['aws_cloudwatch_log_group', 'aws_db_instance', 'aws_db_parameter_group', 'aws_db_subnet_group', 'aws_kms_alias', 'aws_kms_key', 'aws_security_group', ...SECRET_SYNC_TYPES]],
     ['globex', 'bridge', ['aws_secretsmanager_secret', 'aws_secretsmanager_secret_version', ...SECRET_SYNC_TYPES]],
     ['acme', 'pool', [...SECRET_SYNC_TYPES]],
   ])('%s (%s) composes the constructs of its model, its namespace and its Helm release', (slug, model, types) => {
     const t = tenant(slug);
     expect(t.model).toBe(model);
-    expect(resourceTypes(synthTenant(t, withKubernetes))).toEqual([...types, ...NAMESPACE_TYPES, 'helm_release'].sort());
+    const json = synthTenant(t, withKubernetes);
+    expect(resourceTypes(json)).toEqual([...types, 'helm_release'].sort());
+    expect(Object.values(json.resource.helm_release).map((r: any) => r.name).sort()).toEqual(['tenant-app', `tenant-${slug}`].sort());
     // Without kubernetes.enabled, only the AWS side of the model.
     const awsOnly = types.filter((x) => x.startsWith('aws_') && !x.startsWith('aws_iam_'));
-    expect(resourceTypes(synthTenant(t))).toEqual(awsOnly);
-    expect(synthTenant(t).provider.kubernetes).toBeUndefined();
+    const withoutKubernetes = synthTenant(t, awsOnlyPlatform);
+    expect(resourceTypes(withoutKubernetes)).toEqual(awsOnly);
+    expect(Object.keys(withoutKubernetes.provider)).toEqual(['aws']);
+    expect(withoutKubernetes.data).toBeUndefined();
   });
 
-  test('Kubernetes and Helm are configured from the EKS cluster of the tenant region, never a kubeconfig', () => {
+  test('Helm is configured from the EKS cluster of the tenant region, never a kubeconfig; there is no kubernetes provider', () => {
     const t = tenant('berlin-analytics');
     const json = synthTenant(t, withKubernetes);
     expect(Object.values(json.data.aws_eks_cluster)).toEqual([expect.objectContaining({ name: 'tenancy-eu-central-1' })]);
-    const kube = json.provider.kubernetes[0];
+    expect(Object.values(json.data.aws_eks_cluster_auth)).toEqual([expect.objectContaining({ name: 'tenancy-eu-central-1' })]);
+    expect(Object.keys(json.provider).sort()).toEqual(['aws', 'helm']);
+    const kube = json.provider.helm[0].kubernetes;
     expect(kube.host).toMatch(/^\$\{data\.aws_eks_cluster\.[^.]+\.endpoint\}$/);
+    expect(kube.cluster_ca_certificate).toMatch(/^\$\{base64decode\(data\.aws_eks_cluster\.[^.]+\.certificate_authority\[0\]\.data\)\}$/);
     expect(kube.token).toMatch(/^\$\{data\.aws_eks_cluster_auth\.[^.]+\.token\}$/);
     expect(kube.config_path).toBeUndefined();
-    expect(json.provider.helm[0].kubernetes).toEqual(kube);
   });
 
   test.each(['initech', 'mediwell', 'payflow', 'globex', 'berlin-analytics', 'acme', 'tinyco'])(

@@ -53,6 +53,14 @@ export class FixtureProject {
     writeFileSync(join(this.root, 'platform.yaml'), text);
   }
 
+  /** Sets `kubernetes.enabled` in platform.yaml (the sample has it on); false gives the AWS-only stacks. */
+  setKubernetesEnabled(enabled: boolean): this {
+    const file = join(this.root, 'platform.yaml');
+    const platform = parse(readFileSync(file, 'utf8')) as { kubernetes?: Record<string, unknown> };
+    this.writePlatform(stringify({ ...platform, kubernetes: { ...platform.kubernetes, enabled } }));
+    return this;
+  }
+
   remove(): void {
     rmSync(this.root, { recursive: true, force: true });
   }
