@@ -94,6 +94,9 @@ export class TenantStack extends TerraformStack {
       ...this.tenancy.hookOutputs,
     };
     for (const [name, value] of Object.entries(outputs)) new TerraformOutput(this, name, { value });
+    // The same outputs, for the hooks run as a Job of the platform release (platform.yaml kubernetes.postApplyJob).
+    const job = platform.kubernetes.postApplyJob;
+    if (this.namespace && job) this.namespace.addPostApplyJob({ ...job, stackName: this.node.id, outputs });
 
     this.policy = PolicyAspect.applyTo(this, TENANT_RULES);
   }

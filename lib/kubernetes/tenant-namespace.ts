@@ -1,8 +1,9 @@
 import { Construct } from 'constructs';
-import { Lazy } from 'cdktf';
+import { Lazy, Token } from 'cdktf';
 import { Release } from '@cdktf/provider-helm/lib/release';
 import { PLAN_PROFILES, parseQuantity, type NamespaceQuota } from '../plans';
 import { tenantNames } from '../naming';
+import { unpinnedImageProblem } from '../registry/platform-schema';
 import { CIDR_PATTERN, type Plan, type TenancyModel } from '../registry/tenant-schema';
 
 /** Version of charts/tenant-platform that this code computes values for (a test keeps it equal to Chart.yaml). */
@@ -91,6 +92,34 @@ export interface NamespacePgbouncer {
   readonly caConfigMap: string;
 }
 
+/**
+ * The tenant's post-apply hooks as a Helm hook Job of the platform release (post-install and
+ * post-upgrade), in the release namespace: the Job's ServiceAccount can read database
+ * credentials, so it never runs in, or is visible from, the tenant namespace.
+ */
+export interface NamespacePostApplyJob {
+  /** Image with the `tenancy` CLI on its PATH, pinned by a version tag or a digest. */
+  readonly image: string;
+  /** ServiceAccount in the release namespace the Job runs as (bound to an IAM role by IRSA). */
+  readonly serviceAccount: string;
+  /** ConfigMap in the release namespace whose key outputs.json holds the platform stacks' outputs. */
+  readonly platformOutputsConfigMap: string;
+  /** Secret in the release namespace whose key url is the control-plane URL. @default none */
+  readonly controlPlaneSecret?: string;
+  /** Stack name the outputs are filed under in the outputs file (`tenant-<slug>`). */
+  readonly stackName: string;
+  /** The stack's outputs by name, as its TerraformOutputs; Terraform references are resolved at apply. */
+  readonly outputs: Readonly<Record<string, string | number>>;
+}
+
+/** How long one run of the hooks may take (the Job's activeDeadlineSeconds). */
+export const POST_APPLY_JOB_DEADLINE_SECONDS = 600;
+/**
+ * Timeout of the platform release when it has the hook Job: Helm waits for hook Jobs up to the
+ * release timeout, which must outlast the Job's deadline (plus scheduling and image pull).
+ */
+export const POST_APPLY_RELEASE_TIMEOUT_SECONDS = POST_APPLY_JOB_DEADLINE_SECONDS + 300;
+
 const NAMESPACE_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /**
@@ -103,7 +132,8 @@ const NAMESPACE_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
  * platform's namespace) whose values this construct computes: one Terraform resource per tenant
  * instead of a dozen deep Kubernetes structs keeps a fleet of 10,000 stacks fast to synthesize
  * (docs/BENCHMARKS.md), and uninstalling the release removes the namespace with everything in it.
- * PgBouncer and secret syncs add their objects to the same release (addPgbouncer, addSecretSync).
+ * PgBouncer and secret syncs add their objects to the same release (addPgbouncer, addSecretSync);
+ * so does the optional post-apply hook Job (addPostApplyJob), in the release namespace.
  */
 export class TenantNamespace extends Construct {
   /** The platform release; the tenant's own releases depend on it. */
@@ -118,6 +148,7 @@ export class TenantNamespace extends Construct {
   private readonly baseValues: Record<string, unknown>;
   private readonly secretSyncs: NamespaceSecretSync[] = [];
   private pgbouncer?: NamespacePgbouncer;
+  private postApplyJob?: Record<string, unknown>;
 
   constructor(scope: Construct, id: string, props: TenantNamespaceProps) {
     super(scope, id);
@@ -204,6 +235,8 @@ export class TenantNamespace extends Construct {
       ...this.baseValues,
       secretSyncs: this.secretSyncs.map((s) => ({ ...s, refreshInterval: '1h' })),
       pgbouncer: this.pgbouncer ? { enabled: true, ...this.pgbouncer } : { enabled: false },
+      // Only when there is a Job: without one the values (and so the synthesized JSON) stay as they were.
+      ...(this.postApplyJob ? { postApplyJob: this.postApplyJob } : {}),
     };
   }
 
@@ -218,6 +251,34 @@ export class TenantNamespace extends Construct {
   addPgbouncer(pgbouncer: NamespacePgbouncer): void {
     if (this.pgbouncer) throw new Error(`TenantNamespace ${this.name}: PgBouncer is added twice`);
     this.pgbouncer = pgbouncer;
+  }
+
+  /**
+   * Adds the post-apply hook Job (and the ConfigMap with the stack's outputs it reads) to the
+   * platform release, in the release namespace. The Job runs after every install and upgrade of
+   * the release; Helm waits for it, and a failed run fails the release.
+   */
+  addPostApplyJob(job: NamespacePostApplyJob): void {
+    const fail = (msg: string): never => {
+      throw new Error(`TenantNamespace ${this.name}: post-apply Job: ${msg}`);
+    };
+    if (this.postApplyJob) fail('added twice');
+    const imageProblem = unpinnedImageProblem(job.image);
+    if (imageProblem) fail(`image ${JSON.stringify(job.image)} ${imageProblem}`);
+    for (const [field, name] of [['serviceAccount', job.serviceAccount], ['platformOutputsConfigMap', job.platformOutputsConfigMap], ['controlPlaneSecret', job.controlPlaneSecret]] as const) {
+      if (name !== undefined && !NAMESPACE_NAME.test(name)) fail(`${field} ${JSON.stringify(name)} is not a Kubernetes name`);
+    }
+    if (Object.keys(job.outputs).length === 0) fail('outputs are empty: the hooks would have nothing to act on');
+    this.postApplyJob = {
+      enabled: true,
+      image: job.image,
+      serviceAccount: job.serviceAccount,
+      platformOutputsConfigMap: job.platformOutputsConfigMap,
+      controlPlaneSecret: job.controlPlaneSecret ?? '',
+      activeDeadlineSeconds: POST_APPLY_JOB_DEADLINE_SECONDS,
+      outputs: outputsFile(job.stackName, job.outputs),
+    };
+    this.release.timeout = POST_APPLY_RELEASE_TIMEOUT_SECONDS;
   }
 
   /** Pod scheduling for the namespace's workloads (Helm values shape): required node affinity and a toleration on dedicated nodes. */
@@ -235,6 +296,20 @@ export class TenantNamespace extends Construct {
       tolerations: [{ key: d.taintKey, operator: 'Equal', value: d.labelValue, effect: 'NoSchedule' }],
     };
   }
+}
+
+/**
+ * The outputs file of one stack, as `cdktf deploy --outputs-file` writes it:
+ * `{ "<stack>": { "<output>": value } }`. Terraform references are interpolated when Terraform
+ * applies the release: a string reference inside quotes (tenant outputs are AWS identifiers, host
+ * names and ARNs, which never hold a quote or a backslash), a number reference bare, so it stays
+ * a number. (`jsonencode()` cannot be used: its quotes would land unescaped in the JSON string
+ * that carries this text inside the release values.)
+ */
+export function outputsFile(stackName: string, outputs: Readonly<Record<string, string | number>>): string {
+  const json = (value: string | number) => (typeof value === 'number' && Token.isUnresolved(value) ? Token.asString(value) : JSON.stringify(value));
+  const entries = Object.entries(outputs).map(([name, value]) => `    ${JSON.stringify(name)}: ${json(value)}`);
+  return `{\n  ${JSON.stringify(stackName)}: {\n${entries.join(',\n')}\n  }\n}\n`;
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {

@@ -43,6 +43,59 @@ export const StateSchema = z
 
 const IMAGE = /^[a-z0-9][a-z0-9._/-]*(?::[A-Za-z0-9._-]{1,128})?(?:@sha256:[a-f0-9]{64})?$/;
 
+/** A Kubernetes object name that is also a DNS label (ServiceAccount, ConfigMap, Secret names here). */
+const K8S_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+const K8S_NAME_MESSAGE = 'must be a Kubernetes name: 1-63 lowercase letters, digits and inner hyphens';
+
+/**
+ * An image reference: [registry[:port]/]path[:tag][@sha256:digest], lowercase path
+ * (https://github.com/distribution/reference).
+ */
+const IMAGE_REF = /^[a-z0-9]+(?:[.-][a-z0-9]+)*(?::[0-9]{1,5}(?=\/))?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::([A-Za-z0-9_][A-Za-z0-9._-]{0,127}))?(@sha256:[a-f0-9]{64})?$/;
+
+const IMAGE_REF_MESSAGE = 'must be an image reference such as "ghcr.io/acme/tenancy:1.4.2" or "ghcr.io/acme/tenancy@sha256:<64 hex digits>"';
+
+/** Why `ref` is not a pinned image reference (a tag other than "latest", or a digest), or undefined when it is. */
+export function unpinnedImageProblem(ref: string): string | undefined {
+  const m = IMAGE_REF.exec(ref);
+  if (!m) return IMAGE_REF_MESSAGE;
+  const [, tag, digest] = m;
+  if (digest) return undefined;
+  if (!tag) return 'must be pinned: add a tag (e.g. ":1.4.2") or a digest ("@sha256:…"); an untagged image means "latest"';
+  if (tag === 'latest') return 'must be pinned: "latest" moves; use a version tag or a digest';
+  return undefined;
+}
+
+/** The shape as a pattern (also in platform.schema.json for editors), then the pin. */
+const PinnedImage = z
+  .string()
+  .regex(IMAGE_REF, { message: IMAGE_REF_MESSAGE })
+  .superRefine((ref, ctx) => {
+    const problem = IMAGE_REF.test(ref) ? unpinnedImageProblem(ref) : undefined;
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+export const PostApplyJobSchema = z
+  .strictObject({
+    image: PinnedImage.describe('Image with the `tenancy` CLI on its PATH; pinned by a version tag or a digest.'),
+    serviceAccount: z
+      .string()
+      .regex(K8S_NAME, { message: K8S_NAME_MESSAGE })
+      .default('tenancy-hooks')
+      .describe('ServiceAccount (in kubernetes.releaseNamespace, created by the platform team) the Job runs as; bind it to an IAM role (IRSA) that may read the tenants\' and the platform\'s database secrets.'),
+    platformOutputsConfigMap: z
+      .string()
+      .regex(K8S_NAME, { message: K8S_NAME_MESSAGE })
+      .default('tenancy-platform-outputs')
+      .describe('ConfigMap (in kubernetes.releaseNamespace) whose key outputs.json holds the platform stacks\' outputs (`cdktf output --outputs-file`).'),
+    controlPlaneSecret: z
+      .string()
+      .regex(K8S_NAME, { message: K8S_NAME_MESSAGE })
+      .optional()
+      .describe('Secret (in kubernetes.releaseNamespace) whose key url is the control-plane database URL (TENANCY_CONTROL_PLANE_URL); unset: the hooks use the home region\'s control-plane outputs.'),
+  })
+  .describe('Run each tenant\'s post-apply hooks as a Helm hook Job of its platform release, in kubernetes.releaseNamespace (never in the tenant namespace). Unset: no Job; run `tenancy post-apply` from the pipeline host.');
+
 export const KubernetesSchema = z
   .strictObject({
     enabled: z
@@ -64,6 +117,7 @@ export const KubernetesSchema = z
     chartRepository: z.string().regex(/^(?:https|oci):\/\/[^\s]+$/).optional().describe('Chart repository holding tenant-app and tenant-platform; unset: the charts in charts/.'),
     releaseNamespace: z.string().regex(/^(?!tenant-)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, { message: 'must be a namespace name that does not start with "tenant-"' }).default('tenancy-system').describe('Namespace (created with the cluster) that records each tenant\'s platform release; the release creates the tenant namespace itself.'),
     rdsCaConfigMap: z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/).optional().describe('ConfigMap (in each tenant namespace) with the RDS CA bundle as ca.pem; set it to verify the server certificate (verify-full), otherwise PgBouncer encrypts with sslmode require.'),
+    postApplyJob: PostApplyJobSchema.optional(),
   })
   .describe('Kubernetes side of every tenant.');
 
@@ -82,3 +136,4 @@ export type PlatformConfig = z.output<typeof PlatformSchema>;
 export type RegionNetwork = z.output<typeof RegionNetworkSchema>;
 export type StateConfig = z.output<typeof StateSchema>;
 export type KubernetesConfig = z.output<typeof KubernetesSchema>;
+export type PostApplyJobConfig = z.output<typeof PostApplyJobSchema>;

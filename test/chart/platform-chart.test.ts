@@ -14,7 +14,7 @@ describe('charts/tenant-platform', () => {
   });
 
   test('every template is present', () => {
-    for (const f of ['_helpers.tpl', 'namespace.yaml', 'networkpolicies.yaml', 'quota.yaml', 'rbac.yaml', 'secret-sync.yaml', 'pgbouncer.yaml']) {
+    for (const f of ['_helpers.tpl', 'namespace.yaml', 'networkpolicies.yaml', 'quota.yaml', 'rbac.yaml', 'secret-sync.yaml', 'pgbouncer.yaml', 'post-apply-job.yaml']) {
       expect(existsSync(join(PLATFORM_CHART_DIR, 'templates', f))).toBe(true);
     }
   });

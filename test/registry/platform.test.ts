@@ -89,6 +89,48 @@ describe('platform.yaml fields', () => {
   });
 });
 
+describe('platform.yaml kubernetes.postApplyJob', () => {
+  /** The sample platform.yaml with `lines` (YAML, indented under kubernetes.postApplyJob) added. */
+  const job = (lines: string) => edit(['  releaseNamespace: tenancy-system\n', `  releaseNamespace: tenancy-system\n  postApplyJob:\n${lines.replace(/^/gm, '    ')}\n`]);
+  const IMAGE = 'image: ghcr.io/acme/tenancy:1.4.2';
+  const cases: PlatformCase[] = [
+    ['an untagged image', job('image: ghcr.io/acme/tenancy'), [{ path: 'kubernetes.postApplyJob.image', message: /^must be pinned: add a tag .* or a digest/, at: /^ {4}image: ghcr.io\/acme\/tenancy$/ }]],
+    ['the latest tag', job('image: ghcr.io/acme/tenancy:latest'), [{ path: 'kubernetes.postApplyJob.image', message: /must be pinned: "latest" moves/, at: /^ {4}image:/ }]],
+    ['an upper-case image', job('image: GHCR.io/Acme/tenancy:1.4.2'), [{ path: 'kubernetes.postApplyJob.image', message: /must be an image reference such as/, at: /^ {4}image:/ }]],
+    ['an image with a space', job('image: "ghcr.io/acme/tenancy:1.4.2 --privileged"'), [{ path: 'kubernetes.postApplyJob.image', message: /must be an image reference/, at: /^ {4}image:/ }]],
+    ['a short digest', job('image: ghcr.io/acme/tenancy@sha256:abc'), [{ path: 'kubernetes.postApplyJob.image', message: /must be an image reference/, at: /^ {4}image:/ }]],
+    ['no image', job('serviceAccount: tenancy-hooks'), [{ path: 'kubernetes.postApplyJob.image', message: /expected string/ }]],
+    ['a ServiceAccount name with an underscore', job(`${IMAGE}\nserviceAccount: tenancy_hooks`), [{ path: 'kubernetes.postApplyJob.serviceAccount', message: /must be a Kubernetes name/, at: /^ {4}serviceAccount:/ }]],
+    ['a ServiceAccount in another namespace', job(`${IMAGE}\nserviceAccount: kube-system/admin`), [{ path: 'kubernetes.postApplyJob.serviceAccount', message: /must be a Kubernetes name/, at: /^ {4}serviceAccount:/ }]],
+    ['an upper-case ConfigMap name', job(`${IMAGE}\nplatformOutputsConfigMap: Platform-Outputs`), [{ path: 'kubernetes.postApplyJob.platformOutputsConfigMap', message: /must be a Kubernetes name/, at: /^ {4}platformOutputsConfigMap:/ }]],
+    ['a Secret name with a path', job(`${IMAGE}\ncontrolPlaneSecret: ../control-plane`), [{ path: 'kubernetes.postApplyJob.controlPlaneSecret', message: /must be a Kubernetes name/, at: /^ {4}controlPlaneSecret:/ }]],
+    ['a too long Secret name', job(`${IMAGE}\ncontrolPlaneSecret: ${'a'.repeat(64)}`), [{ path: 'kubernetes.postApplyJob.controlPlaneSecret', message: /1-63/, at: /^ {4}controlPlaneSecret:/ }]],
+    ['an unknown field', job(`${IMAGE}\nnamespace: tenant-acme`), [{ path: 'kubernetes.postApplyJob.namespace', message: /^unknown field$/, at: /^ {4}namespace:/ }]],
+    ['a bare image string', edit(['  releaseNamespace: tenancy-system\n', '  releaseNamespace: tenancy-system\n  postApplyJob: ghcr.io/acme/tenancy:1.4.2\n']), [{ path: 'kubernetes.postApplyJob', message: /expected object/, at: /^ {2}postApplyJob:/ }]],
+  ];
+  test.each(cases)('%s', (_name, platform, expected) => {
+    run(platform, expected);
+  });
+
+  test('unset by default: no Job', () => {
+    expect(expectAccepted({ tenants: { 'acme.yaml': tenantYaml() } }).platform.kubernetes.postApplyJob).toBeUndefined();
+  });
+
+  test('only the image is required; the names default', () => {
+    const reg = expectAccepted({ platform: job(IMAGE), tenants: { 'acme.yaml': tenantYaml() } });
+    expect(reg.platform.kubernetes.postApplyJob).toEqual({ image: 'ghcr.io/acme/tenancy:1.4.2', serviceAccount: 'tenancy-hooks', platformOutputsConfigMap: 'tenancy-platform-outputs' });
+  });
+
+  test.each([
+    `ghcr.io/acme/tenancy@sha256:${'0'.repeat(64)}`,
+    `registry.example.com:5000/platform/tenancy:2024.06.1@sha256:${'a'.repeat(64)}`,
+    'tenancy:v1',
+  ])('a pinned image is accepted: %s', (image) => {
+    const reg = expectAccepted({ platform: job(`image: ${q(image)}\ncontrolPlaneSecret: tenancy-control-plane`), tenants: { 'acme.yaml': tenantYaml() } });
+    expect(reg.platform.kubernetes.postApplyJob).toMatchObject({ image, controlPlaneSecret: 'tenancy-control-plane' });
+  });
+});
+
 describe('platform.yaml as a file', () => {
   test('missing: reported on platform.yaml, and tenants are still checked', () => {
     expectRejected({ platform: null, tenants: { 'acme.yaml': tenantYaml({ plan: 'gold' }) } }, [

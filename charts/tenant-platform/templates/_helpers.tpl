@@ -1,6 +1,7 @@
 {{/*
 The tenant namespace; every object of this chart lives in it (the release itself is recorded in the
-platform's namespace, since a release cannot live in a namespace it creates).
+platform's namespace, since a release cannot live in a namespace it creates), except the optional
+post-apply hook Job and its ConfigMap, which stay in the release namespace (post-apply-job.yaml).
 */}}
 {{- define "tenant-platform.namespace" -}}
 {{- required "namespace is required" .Values.namespace }}
