@@ -78,7 +78,7 @@ export class SiloDatabase extends Construct {
     const major = s.engineVersion.split('.')[0];
 
     this.key = new KmsKey(this, 'key', {
-      description: `Encrypts the database, its snapshots, its master secret and Performance Insights of tenant ${s.slug}`,
+      description: `Encrypts the database, its snapshots, its secrets and Performance Insights of tenant ${s.slug}`,
       enableKeyRotation: true,
       deletionWindowInDays: 30,
     });

@@ -52,12 +52,13 @@ export function buildTenantKubernetesSide(stack: TenantStack, tenant: Tenant, pl
     pgbouncer = new SiloPgbouncer(stack, 'pgbouncer', {
       namespace: namespace,
       database: stack.tenancy.database,
+      appCredentialsSecretArn: stack.tenancy.appCredentials.arn,
       region: tenant.region,
       oidcProviderArn: network.oidcProviderArn,
       image: k8s.pgbouncerImage,
       caConfigMap: k8s.rdsCaConfigMap,
     });
-    // Inside the namespace to PgBouncer; PgBouncer to RDS is TLS.
+    // Inside the namespace to PgBouncer; PgBouncer to RDS is TLS. Both log in as the tenant's application role.
     database = { host: pgbouncer.host, port: pgbouncer.port, name: stack.tenancy.database.settings.databaseName, sslmode: 'disable', credentialsSecret: pgbouncer.credentialsSecret };
   } else {
     const bridge = stack.tenancy instanceof BridgeTenant ? stack.tenancy : undefined;

@@ -12,6 +12,12 @@ export interface SiloPgbouncerProps {
   readonly namespace: TenantNamespace;
   /** The tenant's database. */
   readonly database: SiloDatabase;
+  /**
+   * ARN of the tenant's application role credentials secret (`SiloTenant.appCredentials`), which
+   * must be encrypted with the database's own key (`database.key`). PgBouncer logs in to the
+   * database as that role, never as the master user.
+   */
+  readonly appCredentialsSecretArn: string;
   /** AWS region of the database and its secret. */
   readonly region: string;
   /** IAM OIDC provider of the EKS cluster (IRSA), trusted by the secret-reader role. */
@@ -37,12 +43,15 @@ export const DEFAULT_PGBOUNCER_IMAGE = 'edoburu/pgbouncer:v1.23.1-p3';
 /**
  * PgBouncer in transaction mode in front of a silo tenant's RDS instance, in the tenant's namespace.
  *
- * Credentials: the External Secrets Operator reads the RDS-managed master secret with a per-tenant
- * IAM role (IRSA, allowed to read only this tenant's secret and decrypt with only this tenant's key)
- * and renders the PgBouncer userlist into a Kubernetes Secret. The password never passes through
- * Terraform or the synthesized JSON. The pod template carries a hash of the config, not of the
- * secret: after an RDS rotation the pods must be restarted (e.g. by Reloader) to read the new
- * userlist, since subPath mounts are not refreshed.
+ * Credentials: PgBouncer logs in as the tenant's least-privilege application role
+ * (`tenant_<slug>_app`: data privileges on its schema only, created by the post-apply hook), never
+ * as the RDS master user. The External Secrets Operator reads that role's secret (`appCredentialsSecretArn`)
+ * with a per-tenant IAM role (IRSA, allowed to read only that secret and decrypt with only this
+ * tenant's key, through Secrets Manager) and renders the PgBouncer userlist into a Kubernetes
+ * Secret, which the tenant workload also connects with. The password never passes through the
+ * synthesized JSON. The pod template carries a hash of the config, not of the secret: after a
+ * rotation the pods must be restarted (e.g. by Reloader) to read the new userlist, since subPath
+ * mounts are not refreshed.
  *
  * The Deployment, Service and ConfigMap are rendered by charts/tenant-platform in the namespace's
  * platform release; this construct computes them (pgbouncer.ini, replicas) and owns the IAM side.
@@ -51,7 +60,7 @@ export class SiloPgbouncer extends Construct {
   /** In-cluster host name applications connect to. */
   readonly host: string;
   readonly port = PGBOUNCER_DEFAULT_PORT;
-  /** Secret (username, password, userlist.txt) the application may also use to connect. */
+  /** Secret (username, password, userlist.txt) of the application role; the tenant workload connects with it. */
   readonly credentialsSecret = AUTH_SECRET;
   readonly secretReaderRole: IamRole;
   /** PgBouncer pods. */
@@ -82,10 +91,10 @@ export class SiloPgbouncer extends Construct {
       namespace: ns,
       region: props.region,
       oidcProviderArn: props.oidcProviderArn,
-      secretArn: db.instance.masterUserSecret.get(0).secretArn,
+      secretArn: props.appCredentialsSecretArn,
       kmsKeyArn: db.key.arn,
       targetSecret: AUTH_SECRET,
-      // PgBouncer's auth_file format; RDS-generated passwords contain no double quote.
+      // PgBouncer's auth_file format; the generated passwords are hex and role names SQL identifiers: no double quote.
       template: { 'userlist.txt': '"{{ .username }}" "{{ .password }}"\n', username: '{{ .username }}', password: '{{ .password }}' },
     });
     this.secretReaderRole = sync.role;

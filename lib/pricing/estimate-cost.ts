@@ -17,9 +17,9 @@ export function sharedClusterMonthlyUsd(instanceClass = 'db.r6g.large', instance
 }
 
 /**
- * Estimated monthly cost of a tenant: silo tenants pay for their instance, storage, key and
- * Performance Insights; bridge and pool tenants pay an equal share of their region's shared
- * cluster (plus the bridge credentials secret).
+ * Estimated monthly cost of a tenant: silo tenants pay for their instance, storage, key,
+ * Performance Insights and their application role's credentials secret; bridge and pool tenants
+ * pay an equal share of their region's shared cluster (plus the bridge credentials secret).
  */
 export function estimateMonthlyCost(tenant: Tenant, registry: Registry): CostEstimate {
   if (tenant.status === 'offboarded') return { monthlyUsd: 0, basis: 'offboarded' };
@@ -38,7 +38,7 @@ export function estimateMonthlyCost(tenant: Tenant, registry: Registry): CostEst
     const storage = s.allocatedStorageGb * PRICES.gp3PerGb * az;
     const pi = s.performanceInsightsRetentionDays > 7 ? (PRICES.vcpus[s.instanceClass] ?? 2) * PRICES.performanceInsightsLongTermPerVcpu : 0;
     return {
-      monthlyUsd: round(instance + storage + PRICES.kmsKey + pi),
+      monthlyUsd: round(instance + storage + PRICES.kmsKey + pi + PRICES.secret),
       basis: `${s.instanceClass}${s.multiAz ? ' multi-AZ' : ''}, ${s.allocatedStorageGb} GiB`,
     };
   }

@@ -92,10 +92,10 @@ describe('synthesize', () => {
 describe('cost estimates', () => {
   const cost = (slug: string) => estimateMonthlyCost(registry.tenants.find((t) => t.slug === slug)!, registry);
 
-  test('silo tenants pay for their instance; enterprise is multi-AZ', () => {
-    expect(cost('mediwell')).toEqual({ monthlyUsd: 48 + 50 * 0.115 + 1, basis: 'db.t3.medium, 50 GiB' });
+  test('silo tenants pay for their instance, key and application credentials secret; enterprise is multi-AZ', () => {
+    expect(cost('mediwell')).toEqual({ monthlyUsd: 48 + 50 * 0.115 + 1 + 0.4, basis: 'db.t3.medium, 50 GiB' });
     expect(cost('initech').basis).toBe('db.m6g.large multi-AZ, 100 GiB');
-    expect(cost('initech').monthlyUsd).toBeCloseTo(2 * 123 + 2 * 100 * 0.115 + 1 + 2 * 7.3, 2);
+    expect(cost('initech').monthlyUsd).toBeCloseTo(2 * 123 + 2 * 100 * 0.115 + 1 + 2 * 7.3 + 0.4, 2);
   });
 
   test('bridge and pool tenants share their region cluster equally; offboarded tenants cost nothing', () => {

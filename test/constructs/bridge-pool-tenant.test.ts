@@ -34,10 +34,11 @@ describe('BridgeTenant', () => {
 
   test.each<[string, Partial<BridgeTenantProps>, RegExp]>([
     ['unsafe slug', { slug: 'Globex' }, /not a safe tenant slug/],
-    ['no recovery window', { secretRecoveryWindowDays: 0 }, /secretRecoveryWindowDays must be 7-30/],
+    ['no recovery window', { secretRecoveryWindowDays: 0 }, /recoveryWindowDays must be 7-30/],
+    ['a recovery window over 30 days', { secretRecoveryWindowDays: 31 }, /recoveryWindowDays must be 7-30/],
     ['bad cluster id', { clusterIdentifier: 'Bridge_1' }, /clusterIdentifier/],
     ['bad database', { databaseName: 'tenants; drop' }, /databaseName/],
-    ['no KMS key', { secretsKmsKeyId: '' }, /secretsKmsKeyId is required/],
+    ['no KMS key', { secretsKmsKeyId: '' }, /kmsKeyId is required/],
   ])('rejects %s', (_n, props, message) => {
     expect(() => new BridgeTenant(awsStack(), 'bridge', { ...bridge, ...props })).toThrow(message);
   });

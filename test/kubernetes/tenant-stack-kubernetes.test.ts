@@ -106,6 +106,45 @@ describe.each(live.map((t) => [t.slug, t] as const))('tenant %s: Kubernetes side
       expect(JSON.stringify(json)).not.toMatch(/userlist\.txt":\s*"(?!\\"\{\{)/);
       expect(stack.pgbouncer).toBeDefined();
     });
+
+    test('silo: PgBouncer and the workload log in as the application role, from its own secret, never the RDS master secret', () => {
+      const [secretId, secret] = Object.entries(json.resource.aws_secretsmanager_secret)[0] as [string, any];
+      const appSecretArn = `\${aws_secretsmanager_secret.${secretId}.arn}`;
+      expect(Object.keys(json.resource.aws_secretsmanager_secret)).toEqual([secretId]);
+      expect(secret.name).toBe(`tenancy/tenants/${t.slug}/db-credentials`);
+      const [keyId] = Object.keys(json.resource.aws_kms_key);
+      const siloKeyArn = `\${aws_kms_key.${keyId}.arn}`;
+      expect(secret.kms_key_id).toBe(siloKeyArn);
+
+      // External Secrets extracts the application role's secret into PgBouncer's auth Secret.
+      const externalSecret = named(platformObjects, 'ExternalSecret', 'pgbouncer-auth');
+      expect(externalSecret.spec.dataFrom).toEqual([{ extract: { key: appSecretArn } }]);
+      expect(externalSecret.spec.target.template.data['userlist.txt']).toBe('"{{ .username }}" "{{ .password }}"\n');
+
+      // Its IAM role may read that secret only, and decrypt with the silo's own key only through Secrets Manager.
+      const policies = all(json, 'aws_iam_role_policy');
+      expect(policies).toHaveLength(1);
+      expect(JSON.parse(policies[0].policy)).toEqual({
+        Version: '2012-10-17',
+        Statement: [
+          { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: appSecretArn },
+          { Effect: 'Allow', Action: 'kms:Decrypt', Resource: siloKeyArn, Condition: { StringEquals: { 'kms:ViaService': `secretsmanager.${t.region}.amazonaws.com` } } },
+        ],
+      });
+      // The master secret reaches nothing in the tenant namespace: it is only a hook output.
+      const masterSecret = /master_user_secret/;
+      expect(policies[0].policy).not.toMatch(masterSecret);
+      const inNamespace = platformObjects.manifests.filter((m) => m.metadata?.namespace === `tenant-${t.slug}`);
+      expect(inNamespace.map((m) => m.kind)).toEqual(expect.arrayContaining(['ExternalSecret', 'SecretStore', 'Deployment', 'ConfigMap']));
+      expect(JSON.stringify(inNamespace)).not.toMatch(masterSecret);
+      expect(JSON.stringify(layers)).not.toMatch(masterSecret);
+      expect(json.output.db_master_secret_arn.value).toMatch(masterSecret);
+
+      // The workload connects through PgBouncer with the same Secret.
+      const enforced = layers[2] as { database: { credentialsSecret: string } };
+      expect(enforced.database.credentialsSecret).toBe('pgbouncer-auth');
+      expect(stack.pgbouncer!.credentialsSecret).toBe('pgbouncer-auth');
+    });
   }
 });
 

@@ -113,12 +113,15 @@ describe('offline plan with the Kubernetes side on (kubernetes.enabled: true)', 
     });
     let statements: unknown[];
     if (tenant.model === 'silo') {
-      // The RDS-managed master secret of the tenant's own instance, encrypted with the tenant's own key.
-      const db = only(plan, 'aws_db_instance');
+      // The application role's secret (PgBouncer logs in as that role), encrypted with the tenant's
+      // own key; never the RDS-managed master secret of the instance.
+      const secret = only(plan, 'aws_secretsmanager_secret');
       const key = only(plan, 'aws_kms_key');
-      expect(refersTo(db, 'master_user_secret_kms_key_id')).toEqual([`${key.address}.arn`]);
+      expect(secret.values.name).toBe(`tenancy/tenants/${tenant.slug}/db-credentials`);
+      expect(refersTo(secret, 'kms_key_id')).toEqual([`${key.address}.arn`]);
+      expect(JSON.stringify(policy.expressions.policy)).not.toContain('master_user_secret');
       statements = [
-        readSecret(`→ ${db.address}.master_user_secret[0].secret_arn`),
+        readSecret(`→ ${secret.address}.arn`),
         { Effect: 'Allow', Action: 'kms:Decrypt', Resource: `→ ${key.address}.arn`, Condition: { StringEquals: { 'kms:ViaService': `secretsmanager.${tenant.region}.amazonaws.com` } } },
       ];
     } else if (tenant.model === 'bridge') {

@@ -4,7 +4,7 @@ import type { Tenant } from '../../lib/registry/tenant-schema';
 import { TAG_KEYS, tenantTags } from '../../lib/tenant-tags';
 import { FixtureProject } from '../support/fixture-project';
 import { planOfflineTogether, readStackJson, type PlannedStacks } from '../support/terraform';
-import { only, projectPlan, taggable } from './plan-projection';
+import { only, projectPlan, refersTo, taggable } from './plan-projection';
 
 /**
  * Every live tenant of the sample registry, synthesized as `cdktf synth` would and planned
@@ -20,7 +20,8 @@ interface Expected {
 
 const SILO_TYPES = [
   'aws_cloudwatch_log_group', 'aws_cloudwatch_log_group', 'aws_db_instance', 'aws_db_parameter_group',
-  'aws_db_subnet_group', 'aws_kms_alias', 'aws_kms_key', 'aws_security_group',
+  'aws_db_subnet_group', 'aws_kms_alias', 'aws_kms_key', 'aws_secretsmanager_secret', 'aws_secretsmanager_secret_version',
+  'aws_security_group',
 ];
 const BRIDGE_TYPES = ['aws_secretsmanager_secret', 'aws_secretsmanager_secret_version'];
 
@@ -89,6 +90,16 @@ describe('offline plan of the tenant stacks', () => {
       });
       const sg = only(plan, 'aws_security_group');
       expect(sg.values.ingress.map((r: any) => [r.from_port, r.to_port, r.security_groups])).toEqual([[5432, 5432, ['sg-0a1b2c3d4e5f60aa1']]]);
+
+      // The application role's credentials (PgBouncer's login), encrypted with the tenant's own key, generated at apply.
+      const secret = only(plan, 'aws_secretsmanager_secret');
+      const version = only(plan, 'aws_secretsmanager_secret_version');
+      expect(secret.values).toMatchObject({ name: `tenancy/tenants/${tenant.slug}/db-credentials`, recovery_window_in_days: 30 });
+      expect(refersTo(secret, 'kms_key_id')).toEqual([`${only(plan, 'aws_kms_key').address}.arn`]);
+      expect(refersTo(version, 'secret_id')).toEqual([`${secret.address}.id`]);
+      expect(version.unknown.secret_string).toBe(true);
+      expect(version.expressions.secret_string.constant_value).toContain(`"username" = "tenant_${tenant.slug.replace(/-/g, '_')}_app", "password" = replace(join("", [uuid(), uuid()]), "-", "")`);
+      expect(projectPlan(plan).outputs).toMatchObject({ app_credentials_secret_arn: `→ ${secret.address}.arn`, db_master_secret_arn: `→ ${db.address}.master_user_secret[0].secret_arn` });
     }
 
     // The outputs the post-apply hooks read: the tenant's identity always, the model's wiring after it.

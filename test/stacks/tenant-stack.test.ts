@@ -28,7 +28,7 @@ describe('TenantStack', () => {
   // The secret sync's IAM role; every Kubernetes object is in the two Helm releases.
   const SECRET_SYNC_TYPES = ['aws_iam_role', 'aws_iam_role_policy'];
   test.each([
-    ['initech', 'silo', ['aws_cloudwatch_log_group', 'aws_db_instance', 'aws_db_parameter_group', 'aws_db_subnet_group', 'aws_kms_alias', 'aws_kms_key', 'aws_security_group', ...SECRET_SYNC_TYPES]],
+    ['initech', 'silo', ['aws_cloudwatch_log_group', 'aws_db_instance', 'aws_db_parameter_group', 'aws_db_subnet_group', 'aws_kms_alias', 'aws_kms_key', 'aws_secretsmanager_secret', 'aws_secretsmanager_secret_version', 'aws_security_group', ...SECRET_SYNC_TYPES]],
     ['globex', 'bridge', ['aws_secretsmanager_secret', 'aws_secretsmanager_secret_version', ...SECRET_SYNC_TYPES]],
     ['acme', 'pool', [...SECRET_SYNC_TYPES]],
   ])('%s (%s) composes the constructs of its model, its namespace and its Helm release', (slug, model, types) => {
@@ -85,14 +85,21 @@ describe('TenantStack', () => {
     }
   });
 
-  test('silo outputs give the hooks the endpoint and the RDS-managed secret, never a password', () => {
+  test('silo outputs give the hooks the endpoint, the RDS-managed secret and the application role\'s secret, never a password', () => {
     const json = synthTenant(tenant('initech'), withKubernetes);
     expect(Object.keys(json.output).sort()).toEqual(
-      ['db_address', 'db_identifier', 'db_kms_key_arn', 'db_master_secret_arn', 'db_name', 'db_port', 'k8s_namespace', 'model', 'plan', 'region', 'slug', 'tenant_id'],
+      ['app_credentials_secret_arn', 'db_address', 'db_identifier', 'db_kms_key_arn', 'db_master_secret_arn', 'db_name', 'db_port', 'k8s_namespace', 'model', 'plan', 'region', 'slug', 'tenant_id'],
     );
     expect(json.output.db_master_secret_arn.value).toMatch(/master_user_secret\[0\]\.secret_arn/);
-    // The only "password" keys are External Secrets templates resolved in the cluster.
+    const [secretId, secret] = Object.entries(json.resource.aws_secretsmanager_secret)[0] as [string, any];
+    expect(json.output.app_credentials_secret_arn.value).toBe(`\${aws_secretsmanager_secret.${secretId}.arn}`);
+    expect(secret.name).toBe('tenancy/tenants/initech/db-credentials');
+    expect(secret.kms_key_id).toBe(json.output.db_kms_key_arn.value);
+    // The only "password" keys are External Secrets templates resolved in the cluster, and the
+    // application role's password is a Terraform expression evaluated at apply, never a literal.
     expect(JSON.stringify(json)).not.toMatch(/"(password|master_password)"\s*:\s*"(?!\{\{ \.password \}\})/);
+    expect(JSON.stringify(json)).not.toMatch(/\\"password\\"\s*=\s*\\"/);
+    expect(JSON.stringify(json)).toContain('\\"password\\" = replace(join(\\"\\", [uuid(), uuid()]), \\"-\\", \\"\\")');
   });
 
   test('with an S3 backend, state is one object per tenant id, encrypted and locked by a lock file', () => {
