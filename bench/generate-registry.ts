@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { prng } from '../test/support/seeded-random';
 
 export interface GeneratedRegistry {
   /** Project root: platform.yaml and tenants/. */
@@ -56,17 +57,6 @@ const ADJECTIVES = ['amber', 'brisk', 'cobalt', 'dapper', 'eager', 'fable', 'gol
 const NOUNS = ['anchor', 'beacon', 'canyon', 'delta', 'ember', 'forge', 'grove', 'harbor', 'island', 'jetty', 'kernel', 'lagoon', 'meadow', 'nexus', 'oasis', 'prairie', 'quarry', 'ridge', 'summit', 'tundra', 'valley', 'willow', 'yonder', 'zenith'];
 const SUFFIXES = ['Inc.', 'LLC', 'GmbH', 'Ltd', 'Labs', 'Health', 'Payments', 'Analytics'];
 
-/** mulberry32: a tiny seeded PRNG, so every run generates the same registry. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function weighted<T>(rand: () => number, weights: readonly [T, number][]): T {
   const total = weights.reduce((n, [, w]) => n + w, 0);

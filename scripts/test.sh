@@ -5,10 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CHECKPOINT_DISABLE=1
 
-# Debian packages of the tests that run a real PgBouncer in front of a real PostgreSQL 15
-# (test/support/postgres.ts, test/support/pgbouncer.ts): installed only when missing.
+# Debian packages of the tests that run real services: PostgreSQL 15, PgBouncer in front of it,
+# Redis (test/support/postgres.ts, pgbouncer.ts, redis.ts; each test starts its own on free
+# ports): installed only when missing.
 missing=()
 command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
+command -v redis-server >/dev/null || missing+=(redis-server)
 command -v openssl >/dev/null || missing+=(openssl)
 if [ -z "${TENANCY_PG_BIN:-}" ] && [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then missing+=(postgresql-15); fi
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -24,10 +26,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$apt_log" 2>&1 || { cat "$apt_log" >&2; exit 1; }
   rm -f "$apt_log"
-  # The package's own service (port 6432) is not used by the tests, which start their own on free ports.
-  if [[ " ${missing[*]} " == *" pgbouncer "* ]] && [ -x /etc/init.d/pgbouncer ]; then
-    /etc/init.d/pgbouncer stop >/dev/null 2>&1 || true
-  fi
+  # The packages' own services (6432, 6379) are not used by the tests, which start their own on free ports.
+  for service in pgbouncer redis-server; do
+    if [[ " ${missing[*]} " == *" $service "* ]] && [ -x "/etc/init.d/$service" ]; then
+      "/etc/init.d/$service" stop >/dev/null 2>&1 || true
+    fi
+  done
 fi
 
 # Dependencies (a fresh clone has none).

@@ -1,0 +1,151 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import Table from 'cli-table3';
+import { CommanderError, type Command } from 'commander';
+import { Pool, type PoolConfig } from 'pg';
+import { ControlPlane } from '../control-plane/control-plane';
+import { builtinHooks } from '../hooks/builtin-hooks';
+import { DatabaseConnector } from '../hooks/database-connector';
+import { DeployOutputsError, parseDeployOutputs, type DeployOutputs } from '../hooks/deploy-outputs';
+import { runPostApply, type HookOutcome } from '../hooks/post-apply';
+import { loadMigrationSets, MigrationLoadError, type MigrationSets } from '../migrate/migration-set';
+import { FAILING_STATUSES } from '../migrate/result';
+import { migrateTargets } from '../migrate/runner';
+import { controlPlaneTarget } from '../migrate/targets';
+import { AwsSecretsManagerResolver, FileSecretResolver, type SecretResolver } from '../runtime/secret-resolver';
+import { defaultMigrationsDir, type MigrateCommandIo } from './migrate-command';
+
+/**
+ * `tenancy post-apply`: after `cdktf deploy --outputs-file`, registers, provisions and migrates
+ * every deployed tenant (docs/DATA-PLANE.md, "Post-apply hooks"). Exit code 0 when every hook
+ * succeeded or was unchanged, 1 when one failed, 2 for bad usage or input.
+ */
+interface PostApplyCliOptions {
+  outputs: string[];
+  tenant: string[];
+  controlPlaneUrl?: string;
+  secretsFile?: string;
+  sslCa?: string;
+  insecureNoTls?: boolean;
+  migrations: string;
+  force?: boolean;
+  json?: boolean;
+  actor?: string;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+export function registerPostApplyCommand(program: Command, io: MigrateCommandIo = { stdout: process.stdout, stderr: process.stderr, env: process.env }): void {
+  program
+    .command('post-apply')
+    .description('Run the post-apply hooks (register, provision, migrate, activate) for every tenant in cdktf deploy outputs.')
+    .requiredOption('--outputs <file>', 'outputs file of `cdktf deploy --outputs-file` (repeatable: tenant and platform stacks)', collect, [])
+    .option('--tenant <slug>', 'only this tenant (repeatable)', collect, [])
+    .option('--control-plane-url <url>', 'control-plane database (env TENANCY_CONTROL_PLANE_URL; default: the control_plane_* outputs of the platform stacks)')
+    .option('--secrets-file <file>', 'JSON map of secret references to {username, password} (local runs; default: AWS Secrets Manager)')
+    .option('--ssl-ca <file>', 'CA bundle that signs the database certificates (RDS: the region\'s bundle; default: the system CAs)')
+    .option('--insecure-no-tls', 'connect to the databases without TLS (local development only)')
+    .option('--migrations <dir>', 'directory holding tenant/, pool/ and control-plane/', defaultMigrationsDir())
+    .option('--force', 'run every hook even when its input did not change (e.g. after a password rotation)')
+    .option('--json', 'JSON lines on stdout (the default when stdout is not a terminal)')
+    .option('--actor <name>', 'who runs this, recorded in the audit log (default: $TENANCY_ACTOR or $USER)')
+    .action(async (options: PostApplyCliOptions) => {
+      const usage = (message: string): never => {
+        io.stderr.write(`tenancy post-apply: ${message}\n`);
+        throw new CommanderError(2, 'tenancy.usage', message);
+      };
+      process.exitCode = await runPostApplyCommand(options, io, usage);
+    })
+    .addHelpText('after', '\nExit codes: 0 every hook succeeded or was unchanged, 1 a hook failed, 2 bad usage or input.');
+}
+
+async function runPostApplyCommand(options: PostApplyCliOptions, io: MigrateCommandIo, usage: (message: string) => never): Promise<number> {
+  const outputs = readOutputs(options.outputs, usage);
+  let migrations: MigrationSets;
+  try {
+    migrations = loadMigrationSets(resolve(options.migrations));
+  } catch (e) {
+    if (e instanceof MigrationLoadError) usage(e.message);
+    throw e;
+  }
+  const unknown = options.tenant.filter((slug) => !outputs.tenants.some((t) => t.slug === slug));
+  if (unknown.length > 0) usage(`--tenant ${unknown.join(', ')}: no such tenant stack in the outputs`);
+
+  const secrets: SecretResolver = options.secretsFile ? new FileSecretResolver(options.secretsFile) : new AwsSecretsManagerResolver();
+  const databases = new DatabaseConnector({ secrets, sslCaFile: options.sslCa, insecureNoTls: options.insecureNoTls, applicationName: 'tenancy-post-apply' });
+  const actor = options.actor ?? io.env.TENANCY_ACTOR ?? io.env.USER ?? 'tenancy';
+  const controlPlaneConfig = await controlPlaneConnection(options, io, outputs, databases, usage);
+
+  // The control plane's own schema first: everything below records into it.
+  const cpRun = await migrateTargets({ targets: [controlPlaneTarget({ connection: controlPlaneConfig })], migrations, concurrency: 1 });
+  const cp = cpRun.results[0];
+  if (!cp || FAILING_STATUSES.has(cp.status)) {
+    io.stderr.write(`tenancy post-apply: migrating the control plane failed: ${cp?.error ?? cp?.status ?? 'no result'}\n`);
+    return 1;
+  }
+
+  const json = Boolean(options.json) || !io.stdout.isTTY;
+  const pool = new Pool({ ...controlPlaneConfig, max: 2 });
+  try {
+    const controlPlane = new ControlPlane(pool, actor);
+    const outcomes = await runPostApply({
+      outputs, controlPlane, databases, hooks: builtinHooks(migrations), tenants: options.tenant, force: options.force,
+      onOutcome: (o) => {
+        if (json) io.stdout.write(`${JSON.stringify({ type: 'hook', ...o })}\n`);
+      },
+    });
+    const failed = outcomes.filter((o) => o.status === 'failed' || o.status === 'not-run');
+    if (json) io.stdout.write(`${JSON.stringify({ type: 'summary', tenants: new Set(outcomes.map((o) => o.tenant)).size, ...countBy(outcomes) })}\n`);
+    else io.stdout.write(`${renderOutcomes(outcomes)}\n`);
+    return failed.length > 0 ? 1 : 0;
+  } finally {
+    await pool.end();
+  }
+}
+
+/** Merges the outputs files (a stack may appear in one file only) and validates them. */
+function readOutputs(files: readonly string[], usage: (message: string) => never): DeployOutputs {
+  const merged: Record<string, unknown> = {};
+  const from = new Map<string, string>();
+  for (const file of files) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (e) {
+      return usage(`${file}: not a readable JSON outputs file (${e instanceof Error ? e.message : String(e)})`);
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return usage(`${file}: expected an object of stacks`);
+    for (const [stack, value] of Object.entries(raw)) {
+      if (from.has(stack)) usage(`${file}: stack ${stack} is also in ${from.get(stack)}`);
+      from.set(stack, file);
+      merged[stack] = value;
+    }
+  }
+  try {
+    return parseDeployOutputs(merged, files.join(', '));
+  } catch (e) {
+    if (e instanceof DeployOutputsError) return usage(e.message);
+    throw e;
+  }
+}
+
+async function controlPlaneConnection(options: PostApplyCliOptions, io: MigrateCommandIo, outputs: DeployOutputs, databases: DatabaseConnector, usage: (message: string) => never): Promise<PoolConfig> {
+  const url = options.controlPlaneUrl ?? io.env.TENANCY_CONTROL_PLANE_URL;
+  if (url) return { connectionString: url };
+  const homes = [...outputs.platforms.values()].filter((p) => p.controlPlane);
+  if (homes.length !== 1) return usage(`no control plane: give --control-plane-url, or the outputs of the platform stack holding the control plane (found ${homes.length})`);
+  const cp = homes[0].controlPlane!;
+  return databases.config({ host: cp.endpoint, port: cp.port, database: cp.database, secretRef: cp.masterSecretArn });
+}
+
+function countBy(outcomes: readonly HookOutcome[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const o of outcomes) counts[o.status] = (counts[o.status] ?? 0) + 1;
+  return counts;
+}
+
+function renderOutcomes(outcomes: readonly HookOutcome[]): string {
+  const table = new Table({ head: ['tenant', 'hook', 'status', 'detail'], style: { head: [], border: [] } });
+  for (const o of outcomes) table.push([o.tenant, o.hook, o.status, o.error ?? (o.result ? JSON.stringify(o.result).slice(0, 80) : '')]);
+  return table.toString();
+}

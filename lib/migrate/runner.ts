@@ -1,0 +1,218 @@
+import { randomUUID } from 'node:crypto';
+import pLimit from 'p-limit';
+import { Pool, type PoolConfig } from 'pg';
+import { enforcePoolRls } from '../pool/provision';
+import { applyTarget, type AfterApply, type ApplyOutcome } from './apply-target';
+import type { MigrationSet, MigrationSets } from './migration-set';
+import { planTarget, type Direction, type Step } from './plan';
+import { summarize, type MigrationRun, type TargetResult } from './result';
+import { ensureStateTable, readStates } from './state';
+import { databaseKey, describeDatabase, migrationSetFor, TargetError, validateTargets, type MigrationTarget } from './targets';
+
+/**
+ * Migrates many targets at once: silo databases, bridge schemas, the pool, the control plane.
+ *
+ * - Targets are grouped by database (equal connections); each database gets one pg.Pool
+ *   (max = concurrency) and one state query for all its targets. Up-to-date targets are
+ *   reported from that query alone, without a transaction.
+ * - At most `concurrency` targets are migrated at a time (and at most `concurrency` databases are
+ *   open), each in its own transaction under its own advisory lock (see apply-target.ts).
+ * - A target whose lock is held by another runner is retried `lockRetries` times within the run,
+ *   after the database's other targets; then reported `skipped-locked`.
+ * - A target's failure (or its database's) is its result; the others go on.
+ */
+export interface MigrateOptions {
+  readonly targets: readonly MigrationTarget[];
+  /** One set for every target, or the sets by kind (bridge and silo use `tenant`). */
+  readonly migrations: MigrationSet | MigrationSets;
+  /** @default 'up' */
+  readonly direction?: Direction;
+  /** up: apply only up to this version; down: revert every version above it (required). */
+  readonly toVersion?: number;
+  /** Targets migrated at the same time (and connections per database). @default 10 */
+  readonly concurrency?: number;
+  /** `SET LOCAL lock_timeout` of every migration transaction. @default 5000 */
+  readonly lockTimeoutMs?: number;
+  /** `SET LOCAL statement_timeout` of every migration transaction; 0 for none. @default 600000 */
+  readonly statementTimeoutMs?: number;
+  /** Further attempts for a target whose lock another runner holds. @default 3 */
+  readonly lockRetries?: number;
+  /** Wait before the n-th retry: n × this. @default 200 */
+  readonly lockRetryDelayMs?: number;
+  /** Report what would be applied (status `pending`); read-only: no transaction, no lock, no state table. */
+  readonly dryRun?: boolean;
+  /** Called with every target's result as soon as it is final. */
+  readonly onResult?: (result: TargetResult) => void;
+  readonly afterApply?: AfterApply;
+  /**
+   * Enforce row-level security on the pool (lib/pool enforcePoolRls: every table with tenant_id
+   * gets RLS enabled and forced, the tenant_isolation policy, a tenant_id index) in the
+   * transaction of a pool target's last migration, before `afterApply`. @default true
+   */
+  readonly enforcePoolRls?: boolean;
+  /** Run id (a UUID). @default a random UUID */
+  readonly runId?: string;
+}
+
+export const MIGRATE_DEFAULTS = {
+  concurrency: 10,
+  lockTimeoutMs: 5_000,
+  statementTimeoutMs: 600_000,
+  lockRetries: 3,
+  lockRetryDelayMs: 200,
+} as const;
+
+const nonNegativeInt = (name: string, value: number): number => {
+  if (!Number.isSafeInteger(value) || value < 0) throw new TargetError(`${name} must be a non-negative integer (got ${value})`);
+  return value;
+};
+
+export async function migrateTargets(options: MigrateOptions): Promise<MigrationRun> {
+  const startedAt = new Date();
+  const direction = options.direction ?? 'up';
+  const concurrency = nonNegativeInt('concurrency', options.concurrency ?? MIGRATE_DEFAULTS.concurrency);
+  if (concurrency < 1) throw new TargetError('concurrency must be at least 1');
+  const lockTimeoutMs = nonNegativeInt('lockTimeoutMs', options.lockTimeoutMs ?? MIGRATE_DEFAULTS.lockTimeoutMs);
+  const statementTimeoutMs = nonNegativeInt('statementTimeoutMs', options.statementTimeoutMs ?? MIGRATE_DEFAULTS.statementTimeoutMs);
+  const lockRetries = nonNegativeInt('lockRetries', options.lockRetries ?? MIGRATE_DEFAULTS.lockRetries);
+  const lockRetryDelayMs = nonNegativeInt('lockRetryDelayMs', options.lockRetryDelayMs ?? MIGRATE_DEFAULTS.lockRetryDelayMs);
+  if (options.toVersion !== undefined) nonNegativeInt('toVersion', options.toVersion);
+  if (direction === 'down' && options.toVersion === undefined) throw new TargetError('down migrations need a target version (toVersion / --to)');
+  validateTargets(options.targets);
+
+  const sets = new Map<MigrationTarget, MigrationSet>();
+  for (const t of options.targets) {
+    const set = migrationSetFor(t, options.migrations);
+    if (!set) throw new TargetError(`target ${JSON.stringify(t.name)}: no ${t.kind === 'bridge' || t.kind === 'silo' ? 'tenant' : t.kind} migrations given`);
+    sets.set(t, set);
+  }
+  if (direction === 'down') assertRevertible([...new Set(sets.values())], options.toVersion!);
+
+  const groups = new Map<string, { connection: PoolConfig; targets: MigrationTarget[] }>();
+  for (const t of options.targets) {
+    const key = databaseKey(t.connection);
+    const group = groups.get(key) ?? { connection: t.connection, targets: [] };
+    group.targets.push(t);
+    groups.set(key, group);
+  }
+
+  const results = new Map<MigrationTarget, TargetResult>();
+  const emit = (r: TargetResult, t: MigrationTarget) => {
+    results.set(t, r);
+    options.onResult?.(r);
+  };
+  const targetLimit = pLimit(concurrency);
+  const groupLimit = pLimit(concurrency);
+  const enforceRls = options.enforcePoolRls ?? true;
+  const userAfterApply = options.afterApply;
+  // Only targets with something to run before COMMIT get a hook (the others save a round trip).
+  const afterApplyFor = (t: MigrationTarget): AfterApply | undefined =>
+    enforceRls && t.kind === 'pool'
+      ? async (client, target, steps) => {
+        await enforcePoolRls(client, target.schema);
+        await userAfterApply?.(client, target, steps);
+      }
+      : userAfterApply;
+  const common = { direction, toVersion: options.toVersion, lockTimeoutMs, statementTimeoutMs };
+
+  await Promise.all([...groups.values()].map((group) => groupLimit(async () => {
+    const pool = new Pool({ application_name: 'tenancy-migrate', ...group.connection, max: concurrency });
+    pool.on('error', () => undefined); // an idle connection dropped by the server: the next query reports it
+    const database = describeDatabase(group.connection);
+    const began = Date.now();
+    try {
+      let state: Awaited<ReturnType<typeof readStates>>;
+      try {
+        state = await targetLimit(() => readStates(pool, group.targets.map((t) => t.name)));
+      } catch (e) {
+        for (const t of group.targets) emit(resultOf(t, database, direction, { status: 'failed', steps: [], version: 0, error: `reading ${database}: ${(e as Error).message}`, code: (e as any)?.code }, 1, Date.now() - began), t);
+        return;
+      }
+      const todo: MigrationTarget[] = [];
+      for (const t of group.targets) {
+        const applied = state.byTarget.get(t.name) ?? [];
+        const plan = planTarget(sets.get(t)!, applied, { direction, toVersion: options.toVersion });
+        const tookMs = Date.now() - began;
+        if (plan.action === 'none') emit(resultOf(t, database, direction, { status: 'up-to-date', version: plan.version }, 0, tookMs), t);
+        else if (plan.action === 'edited') emit(resultOf(t, database, direction, { status: 'edited', steps: [], version: plan.version, edited: plan.edited }, 0, tookMs), t);
+        else if (plan.action === 'refuse') emit(resultOf(t, database, direction, { status: 'failed', steps: [], version: plan.version, error: plan.error }, 0, tookMs), t);
+        else if (options.dryRun) emit(resultOf(t, database, direction, { status: 'pending', steps: plan.steps, version: plan.version }, 0, tookMs), t);
+        else todo.push(t);
+      }
+      if (todo.length === 0) return;
+
+      let stateTable: Promise<void> | undefined = state.exists ? Promise.resolve() : undefined;
+      const ensure = () => (stateTable ??= (async () => {
+        const client = await pool.connect();
+        try {
+          await ensureStateTable(client);
+        } finally {
+          client.release();
+        }
+      })().catch((e) => {
+        stateTable = undefined; // let the next target try again and report its own error
+        throw e;
+      }));
+
+      let pending = todo;
+      for (let attempt = 1; pending.length > 0; attempt++) {
+        const final = attempt > lockRetries;
+        const outcomes = await Promise.all(pending.map((t) => targetLimit(async () => {
+          const start = Date.now();
+          const outcome = await applyTarget(pool, t, sets.get(t)!, { ...common, afterApply: afterApplyFor(t), expected: state.byTarget.get(t.name) ?? [], ensureStateTable: ensure });
+          return { t, outcome, ms: Date.now() - start };
+        })));
+        pending = [];
+        for (const { t, outcome, ms } of outcomes) {
+          if (outcome.status === 'skipped-locked' && !final) pending.push(t);
+          else emit(resultOf(t, database, direction, outcome, attempt, ms), t);
+        }
+        if (pending.length) await delay(lockRetryDelayMs * attempt);
+      }
+    } finally {
+      await pool.end().catch(() => undefined);
+    }
+  })));
+
+  const finishedAt = new Date();
+  const ordered = options.targets.map((t) => results.get(t)!);
+  return {
+    id: options.runId ?? randomUUID(),
+    direction,
+    toVersion: options.toVersion,
+    dryRun: Boolean(options.dryRun),
+    startedAt,
+    finishedAt,
+    results: ordered,
+    summary: summarize(ordered, finishedAt.getTime() - startedAt.getTime()),
+  };
+}
+
+/** Refuses a down run up front when a migration above the target version has no `.down.sql`. */
+function assertRevertible(sets: readonly MigrationSet[], toVersion: number): void {
+  const missing = sets.flatMap((s) => s.migrations.filter((m) => m.version > toVersion && !m.down).map((m) => m.up.file.replace(/\.up\.sql$/, '.down.sql')));
+  if (missing.length) throw new TargetError(`cannot migrate down to ${toVersion}: missing ${missing.join(', ')}`);
+}
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+const stepsOf = (steps: readonly Step[]) => steps.map((s) => ({ version: s.migration.version, name: s.migration.name, direction: s.direction }));
+
+function resultOf(t: MigrationTarget, database: string, direction: Direction, outcome: ApplyOutcome | { status: 'pending'; steps: readonly Step[]; version: number }, attempts: number, durationMs: number): TargetResult {
+  return {
+    target: t.name,
+    kind: t.kind,
+    ...(t.tenantId ? { tenantId: t.tenantId } : {}),
+    ...(t.slug ? { slug: t.slug } : {}),
+    schema: t.schema,
+    database,
+    status: outcome.status,
+    direction,
+    version: outcome.version,
+    migrations: 'steps' in outcome ? stepsOf(outcome.steps) : [],
+    ...(outcome.status === 'failed' ? { error: outcome.error, ...(outcome.code ? { code: outcome.code } : {}), ...(outcome.file ? { file: outcome.file } : {}) } : {}),
+    ...(outcome.status === 'edited' ? { edited: outcome.edited } : {}),
+    attempts,
+    durationMs,
+  };
+}

@@ -1,0 +1,5 @@
+// The application-side data-plane API: tenant context per transaction and the connection router.
+export * from './tenant-context';
+export * from './with-tenant';
+export * from './secret-resolver';
+export * from './router';
