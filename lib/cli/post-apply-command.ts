@@ -1,8 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import Table from 'cli-table3';
 import { CommanderError, type Command } from 'commander';
 import { Pool, type PoolConfig } from 'pg';
+import { billingHook } from '../billing/billing-hook';
+import type { BillingProfile } from '../billing/billing-tenant';
 import { ControlPlane } from '../control-plane/control-plane';
 import { builtinHooks } from '../hooks/builtin-hooks';
 import { DatabaseConnector } from '../hooks/database-connector';
@@ -12,6 +14,7 @@ import { loadMigrationSets, MigrationLoadError, type MigrationSets } from '../mi
 import { FAILING_STATUSES } from '../migrate/result';
 import { migrateTargets } from '../migrate/runner';
 import { controlPlaneTarget } from '../migrate/targets';
+import { loadRegistry } from '../registry/load-registry';
 import { AwsSecretsManagerResolver, FileSecretResolver, type SecretResolver } from '../runtime/secret-resolver';
 import { defaultMigrationsDir, type MigrateCommandIo } from './migrate-command';
 
@@ -31,6 +34,9 @@ interface PostApplyCliOptions {
   force?: boolean;
   json?: boolean;
   actor?: string;
+  registry: string;
+  checkoutSuccessUrl?: string;
+  checkoutCancelUrl?: string;
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -38,7 +44,7 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 export function registerPostApplyCommand(program: Command, io: MigrateCommandIo = { stdout: process.stdout, stderr: process.stderr, env: process.env }): void {
   program
     .command('post-apply')
-    .description('Run the post-apply hooks (register, provision, migrate, activate) for every tenant in cdktf deploy outputs.')
+    .description('Run the post-apply hooks (register, provision, migrate, activate, billing) for every tenant in cdktf deploy outputs.')
     .requiredOption('--outputs <file>', 'outputs file of `cdktf deploy --outputs-file` (repeatable: tenant and platform stacks)', collect, [])
     .option('--tenant <slug>', 'only this tenant (repeatable)', collect, [])
     .option('--control-plane-url <url>', 'control-plane database (env TENANCY_CONTROL_PLANE_URL; default: the control_plane_* outputs of the platform stacks)')
@@ -47,6 +53,9 @@ export function registerPostApplyCommand(program: Command, io: MigrateCommandIo 
     .option('--insecure-no-tls', 'connect to the databases without TLS (local development only)')
     .option('--migrations <dir>', 'directory holding tenant/, pool/ and control-plane/', defaultMigrationsDir())
     .option('--force', 'run every hook even when its input did not change (e.g. after a password rotation)')
+    .option('--registry <root>', 'project root with platform.yaml and tenants/: the billing hook takes each tenant\'s adminEmail and company from it', '.')
+    .option('--checkout-success-url <url>', 'Stripe Checkout return URL for paid plans without a payment method (env TENANCY_CHECKOUT_SUCCESS_URL)')
+    .option('--checkout-cancel-url <url>', 'Stripe Checkout cancel URL (env TENANCY_CHECKOUT_CANCEL_URL)')
     .option('--json', 'JSON lines on stdout (the default when stdout is not a terminal)')
     .option('--actor <name>', 'who runs this, recorded in the audit log (default: $TENANCY_ACTOR or $USER)')
     .action(async (options: PostApplyCliOptions) => {
@@ -89,7 +98,7 @@ async function runPostApplyCommand(options: PostApplyCliOptions, io: MigrateComm
   try {
     const controlPlane = new ControlPlane(pool, actor);
     const outcomes = await runPostApply({
-      outputs, controlPlane, databases, hooks: builtinHooks(migrations), tenants: options.tenant, force: options.force,
+      outputs, controlPlane, databases, hooks: [...builtinHooks(migrations), billing(options, io, usage)], tenants: options.tenant, force: options.force,
       onOutcome: (o) => {
         if (json) io.stdout.write(`${JSON.stringify({ type: 'hook', ...o })}\n`);
       },
@@ -101,6 +110,44 @@ async function runPostApplyCommand(options: PostApplyCliOptions, io: MigrateComm
   } finally {
     await pool.end();
   }
+}
+
+/**
+ * The Stripe hook (lib/billing): skipped, and said so, without STRIPE_SECRET_KEY(_REF). Contact
+ * details come from the registry when the project root has one.
+ */
+function billing(options: PostApplyCliOptions, io: MigrateCommandIo, usage: (message: string) => never) {
+  const root = resolve(options.registry);
+  const profiles = new Map<string, BillingProfile>();
+  if (existsSync(join(root, 'platform.yaml')) && existsSync(join(root, 'tenants'))) {
+    try {
+      for (const t of loadRegistry({ root }).tenants) profiles.set(t.slug, { email: t.adminEmail, name: t.company });
+    } catch (e) {
+      usage(`--registry ${options.registry}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  const successUrl = options.checkoutSuccessUrl ?? io.env.TENANCY_CHECKOUT_SUCCESS_URL;
+  const cancelUrl = options.checkoutCancelUrl ?? io.env.TENANCY_CHECKOUT_CANCEL_URL;
+  if (Boolean(successUrl) !== Boolean(cancelUrl)) usage('give both --checkout-success-url and --checkout-cancel-url, or neither');
+  return billingHook({
+    key: { env: io.env },
+    connection: stripeConnection(io.env.TENANCY_STRIPE_API_URL, usage),
+    profile: (t) => profiles.get(t.slug),
+    ...(successUrl && cancelUrl ? { checkout: { successUrl, cancelUrl } } : {}),
+  });
+}
+
+/** TENANCY_STRIPE_API_URL (e.g. a local Stripe-compatible server): api.stripe.com when unset. */
+function stripeConnection(url: string | undefined, usage: (message: string) => never) {
+  if (!url) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return usage(`TENANCY_STRIPE_API_URL ${JSON.stringify(url)} is not a URL`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') usage('TENANCY_STRIPE_API_URL must be http:// or https://');
+  return { host: parsed.hostname, port: parsed.port ? Number(parsed.port) : undefined, protocol: parsed.protocol === 'http:' ? 'http' as const : 'https' as const };
 }
 
 /** Merges the outputs files (a stack may appear in one file only) and validates them. */

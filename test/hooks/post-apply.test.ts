@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import { Command, CommanderError } from 'commander';
 import { registerPostApplyCommand } from '../../lib/cli/post-apply-command';
 import { usePostgres } from '../support/postgres';
+import { stripeFor, testKey, useStripeMock } from '../support/stripe-mock';
 
 /**
  * `tenancy post-apply` end to end on real PostgreSQL: the outputs of a bridge tenant, a pool tenant
@@ -53,10 +54,14 @@ function outputs(host: string, port: number) {
 }
 
 async function postApply(...args: string[]): Promise<{ code: number; stdout: string; stderr: string; lines: any[] }> {
+  return postApplyWithEnv({}, ...args);
+}
+
+async function postApplyWithEnv(env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string; lines: any[] }> {
   let stdout = '';
   let stderr = '';
   const sink = (append: (s: string) => void) => new Writable({ write(chunk, _enc, done) { append(String(chunk)); done(); } });
-  const io = { stdout: sink((s) => { stdout += s; }), stderr: sink((s) => { stderr += s; }), env: { TENANCY_ACTOR: 'test-pipeline' } };
+  const io = { stdout: sink((s) => { stdout += s; }), stderr: sink((s) => { stderr += s; }), env: { TENANCY_ACTOR: 'test-pipeline', ...env } };
   const program = new Command('tenancy').exitOverride();
   program.configureOutput({ writeErr: (s) => { stderr += s; }, writeOut: (s) => { stdout += s; } });
   registerPostApplyCommand(program, io);
@@ -108,10 +113,15 @@ describe('tenancy post-apply', () => {
     expect(first.code).toBe(0);
     const hooks = first.lines.filter((l) => l.type === 'hook').map((l) => `${l.tenant}:${l.hook}:${l.status}`);
     expect(hooks).toEqual([
-      'globex:register:succeeded', 'globex:provision:succeeded', 'globex:migrate:succeeded', 'globex:activate:succeeded',
-      'initech:register:succeeded', 'initech:provision:succeeded', 'initech:migrate:succeeded', 'initech:activate:succeeded',
-      'acme:register:succeeded', 'acme:provision:succeeded', 'acme:migrate:succeeded', 'acme:activate:succeeded',
+      'globex:register:succeeded', 'globex:provision:succeeded', 'globex:migrate:succeeded', 'globex:activate:succeeded', 'globex:billing:succeeded',
+      'initech:register:succeeded', 'initech:provision:succeeded', 'initech:migrate:succeeded', 'initech:activate:succeeded', 'initech:billing:succeeded',
+      'acme:register:succeeded', 'acme:provision:succeeded', 'acme:migrate:succeeded', 'acme:activate:succeeded', 'acme:billing:succeeded',
     ]);
+  });
+
+  test('without a Stripe key the billing hook says it was skipped (never silently)', () => {
+    const billing = first.lines.filter((l) => l.type === 'hook' && l.hook === 'billing');
+    expect(billing.map((l) => l.result)).toEqual(Array(3).fill(expect.objectContaining({ skipped: 'no Stripe key configured' })));
   });
 
   test('the control plane has both tenants, active, with placements that hold secret references only', async () => {
@@ -125,7 +135,7 @@ describe('tenancy post-apply', () => {
 
   test('every hook run and every change is recorded; the audit log names the actor', async () => {
     const runs = await cpQuery("SELECT t.slug, h.hook, h.status FROM tenancy.hook_runs h JOIN tenancy.tenants t ON t.id = h.tenant_id ORDER BY h.id");
-    expect(runs).toHaveLength(12);
+    expect(runs).toHaveLength(15);
     expect(runs.every((r) => r.status === 'succeeded')).toBe(true);
     const audit = await cpQuery('SELECT actor, action FROM tenancy.audit_log ORDER BY id');
     expect(new Set(audit.map((a) => a.actor))).toEqual(new Set(['test-pipeline']));
@@ -181,7 +191,7 @@ describe('tenancy post-apply', () => {
     const migrationsBefore = await pg().query('SELECT target, version, applied_at FROM tenancy.schema_migrations ORDER BY 1, 2', [], 'tenants');
     const again = await postApply('--outputs', outputsFile, '--secrets-file', secretsFile);
     expect(again.code).toBe(0);
-    expect(again.lines.filter((l) => l.type === 'hook').map((l) => l.status)).toEqual(Array(12).fill('unchanged'));
+    expect(again.lines.filter((l) => l.type === 'hook').map((l) => l.status)).toEqual(Array(15).fill('unchanged'));
     expect(await cpQuery('SELECT (SELECT count(*) FROM tenancy.hook_runs) AS runs, (SELECT count(*) FROM tenancy.audit_log) AS audit, (SELECT max(updated_at) FROM tenancy.tenants) AS updated')).toEqual(before);
     expect(await pg().query('SELECT target, version, applied_at FROM tenancy.schema_migrations ORDER BY 1, 2', [], 'tenants')).toEqual(migrationsBefore);
   });
@@ -190,7 +200,7 @@ describe('tenancy post-apply', () => {
     const again = await postApply('--outputs', outputsFile, '--secrets-file', secretsFile, '--force', '--tenant', 'globex');
     expect(again.code).toBe(0);
     expect(again.lines.filter((l) => l.type === 'hook').map((l) => `${l.hook}:${l.status}:${l.result?.status ?? ''}`)).toEqual([
-      'register:succeeded:', 'provision:succeeded:', 'migrate:succeeded:up-to-date', 'activate:succeeded:active',
+      'register:succeeded:', 'provision:succeeded:', 'migrate:succeeded:up-to-date', 'activate:succeeded:active', 'billing:succeeded:',
     ]);
     expect(await cpQuery("SELECT registered FROM (SELECT result->>'registered' AS registered FROM tenancy.hook_runs WHERE hook = 'register' ORDER BY id DESC LIMIT 1) r")).toEqual([{ registered: 'unchanged' }]);
   });
@@ -205,7 +215,7 @@ describe('tenancy post-apply failures', () => {
     const run = await postApply('--outputs', file, '--secrets-file', secretsFile);
     expect(run.code).toBe(1);
     const initrode = run.lines.filter((l) => l.tenant === 'initrode').map((l) => `${l.hook}:${l.status}`);
-    expect(initrode).toEqual(['register:succeeded', 'provision:failed', 'migrate:not-run', 'activate:not-run']);
+    expect(initrode).toEqual(['register:succeeded', 'provision:failed', 'migrate:not-run', 'activate:not-run', 'billing:not-run']);
     expect(run.lines.find((l) => l.tenant === 'initrode' && l.hook === 'provision').error).toMatch(/missing-AbCdEf.*not found/);
     expect(run.lines.filter((l) => l.tenant !== 'initrode' && l.type === 'hook').every((l) => l.status === 'unchanged')).toBe(true);
     expect(await cpQuery("SELECT status FROM tenancy.tenants WHERE slug = 'initrode'")).toEqual([{ status: 'provisioning' }]);
@@ -234,5 +244,31 @@ describe('tenancy post-apply failures', () => {
     const run = await postApply('--outputs', outputsFile, '--secrets-file', secretsFile, '--tenant', 'nobody');
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/--tenant nobody: no such tenant stack/);
+  });
+});
+
+describe('tenancy post-apply with Stripe (the local Stripe-compatible server)', () => {
+  const stripe = useStripeMock();
+
+  test('a free pool tenant gets exactly one Stripe customer, tagged with its id and recorded; a rerun creates nothing', async () => {
+    const key = testKey();
+    const o = outputs(pg().host, pg().port) as Record<string, any>;
+    const free = { ...o['tenant-acme'], tenant_id: 'c3d4e5f6-0718-4293-a4b5-c6d7e8f90a04', slug: 'freebie', plan: 'free' };
+    const file = join(dir, 'free.json');
+    writeFileSync(file, JSON.stringify({ 'platform-us-east-1': o['platform-us-east-1'], 'tenant-freebie': free }));
+    const env = { STRIPE_SECRET_KEY: key, TENANCY_STRIPE_API_URL: stripe().url };
+    const run = await postApplyWithEnv(env, '--outputs', file, '--secrets-file', secretsFile);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.lines.find((l) => l.hook === 'billing').status).toBe('succeeded');
+    const customers = await stripeFor(stripe(), key).customers.list();
+    expect(customers.data).toHaveLength(1);
+    expect(customers.data[0].metadata).toMatchObject({ tenant_id: free.tenant_id });
+    const [row] = await cpQuery(`SELECT stripe_customer_id, stripe_subscription_id FROM tenancy.tenants WHERE slug = 'freebie'`);
+    expect(row).toEqual({ stripe_customer_id: customers.data[0].id, stripe_subscription_id: null });
+
+    const again = await postApplyWithEnv(env, '--outputs', file, '--secrets-file', secretsFile, '--force');
+    expect(again.code).toBe(0);
+    expect((await stripeFor(stripe(), key).customers.list()).data).toHaveLength(1);
   });
 });
