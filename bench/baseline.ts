@@ -368,6 +368,9 @@ function kubernetesSide(stack: TerraformStack, p: RawPlatform, name: string, t: 
     limits: { defaultRequest: { ...limits.defaultRequest }, default: { ...limits.defaultLimit }, max: { ...limits.max } },
     workload: { serviceAccount: 'tenant-app' },
     placement: { affinity, tolerations },
+    podSecurity: { enforce: 'restricted', audit: 'restricted', warn: 'restricted' },
+    networkPolicy: { defaultDeny: { ingress: true, egress: true } },
+    rbac: { rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'] }] },
     secretSyncs: [sync],
     pgbouncer,
   };

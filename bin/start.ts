@@ -4,6 +4,7 @@ import { join, relative } from 'node:path';
 import Table from 'cli-table3';
 import { reportFailure } from '../lib/app/report-failure';
 import { synthesize } from '../lib/app/synthesize';
+import { printPolicyNotes } from '../lib/policy/print';
 import { estimateMonthlyCost } from '../lib/pricing/estimate-cost';
 
 function resourceCount(outdir: string, stack: string): number {
@@ -19,7 +20,7 @@ function main(): number {
   } catch (e) {
     return reportFailure(e);
   }
-  const { registry, stacks, outdir, warnings } = result;
+  const { registry, stacks, outdir } = result;
 
   // Plain borders and no colour when piped (CI logs, pipelines).
   const style = process.stdout.isTTY ? {} : { head: [], border: [] };
@@ -38,7 +39,7 @@ function main(): number {
   }
   console.log(table.toString());
   for (const stack of stacks.platform) console.log(`${stack.node.id}: ${resourceCount(outdir, stack.node.id)} resources (shared)`);
-  for (const w of warnings) console.warn(`warning [${w.ruleId}] ${w.path}: ${w.message}`);
+  printPolicyNotes(stacks);
   const written = stacks.platform.length + stacks.tenants.length;
   console.log(
     `${registry.tenants.length} tenants, ${written} stacks synthesized to ${relative(process.cwd(), outdir) || outdir}/stacks ` +

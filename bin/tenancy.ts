@@ -3,17 +3,27 @@
 // Each command lives in lib/cli/<name>-command.ts and registers itself on the program.
 import { Command, CommanderError } from 'commander';
 import { registerAuditCommand } from '../lib/cli/audit-command';
+import { registerComplianceCommand } from '../lib/cli/compliance-command';
 import { registerMigrateCommand } from '../lib/cli/migrate-command';
 import { registerPostApplyCommand } from '../lib/cli/post-apply-command';
+import { registerOffboardCommand } from '../lib/cli/offboard-command';
+import { registerOnboardCommand } from '../lib/cli/onboard-command';
+import { registerStatusCommand } from '../lib/cli/status-command';
+import { registerWorkerCommand } from '../lib/cli/worker-command';
 
 export function buildProgram(): Command {
   const program = new Command('tenancy')
-    .description('Data-plane operations of a cdktf-tenancy platform: post-apply hooks, migrations, audits.')
+    .description('Data-plane operations of a cdktf-tenancy platform: post-apply hooks, migrations, audits, compliance evidence.')
     .showHelpAfterError()
     .exitOverride();
   registerPostApplyCommand(program);
   registerMigrateCommand(program);
   registerAuditCommand(program);
+  registerComplianceCommand(program);
+  registerOnboardCommand(program);
+  registerOffboardCommand(program);
+  registerStatusCommand(program);
+  registerWorkerCommand(program);
   return program;
 }
 

@@ -7,11 +7,13 @@ export CHECKPOINT_DISABLE=1
 
 # Debian packages of the tests that run real services: PostgreSQL 15, PgBouncer in front of it,
 # Redis (test/support/postgres.ts, pgbouncer.ts, redis.ts; each test starts its own on free
-# ports): installed only when missing.
+# ports), and headless Chromium for the pages the tests look at (test/support/chromium.ts):
+# installed only when missing.
 missing=()
 command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v chromium >/dev/null || [ -n "${TENANCY_CHROMIUM:-}" ] || missing+=(chromium)
 if [ -z "${TENANCY_PG_BIN:-}" ] && [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then missing+=(postgresql-15); fi
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -8,8 +8,8 @@ import { Route53Record } from '@cdktf/provider-aws/lib/route53-record';
 import { Route53Zone } from '@cdktf/provider-aws/lib/route53-zone';
 import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
 import { platformNames, platformStateKey } from '../lib/naming';
-import { PolicyAspect } from '../lib/policy/policy-aspect';
-import { PLATFORM_RULES } from '../lib/policy/packs';
+import type { PolicyAspect } from '../lib/policy/policy-aspect';
+import { applyCompliance } from '../lib/policy/packs';
 import type { PlatformConfig } from '../lib/registry/platform-schema';
 import { SharedPostgresCluster } from '../lib/shared-postgres-cluster';
 import { POSTGRES_PORT } from '../lib/silo-database';
@@ -84,6 +84,6 @@ export class PlatformStack extends TerraformStack {
     }
     new TerraformOutput(this, 'tenant_secrets_key_arn', { value: secretsKey.arn });
 
-    this.policy = PolicyAspect.applyTo(this, PLATFORM_RULES);
+    this.policy = applyCompliance(this, { scope: 'platform' });
   }
 }

@@ -3,8 +3,8 @@ import { TerraformOutput, TerraformStack } from 'cdktf';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
 import { BridgeTenant } from '../lib/bridge-tenant';
 import { platformNames, tenantNames, tenantStateKey } from '../lib/naming';
-import { PolicyAspect } from '../lib/policy/policy-aspect';
-import { TENANT_RULES } from '../lib/policy/packs';
+import type { PolicyAspect } from '../lib/policy/policy-aspect';
+import { applyCompliance } from '../lib/policy/packs';
 import { PoolTenant } from '../lib/pool-tenant';
 import type { PlatformConfig } from '../lib/registry/platform-schema';
 import type { Tenant } from '../lib/registry/tenant-schema';
@@ -98,6 +98,7 @@ export class TenantStack extends TerraformStack {
     const job = platform.kubernetes.postApplyJob;
     if (this.namespace && job) this.namespace.addPostApplyJob({ ...job, stackName: this.node.id, outputs });
 
-    this.policy = PolicyAspect.applyTo(this, TENANT_RULES);
+    // Compliance packs by the tenant's flags (tenancy and soc2 for everyone), with its suppressions.
+    this.policy = applyCompliance(this, { tenant, suppressions: tenant.compliance.suppressions });
   }
 }

@@ -14,6 +14,11 @@ export interface SynthesizeOptions {
   readonly outdir?: string;
   /** Stack selector ("acme,platform"). @default $TENANCY_SELECT, else the tenancySelect context, else everything */
   readonly select?: string;
+  /**
+   * An already loaded and validated registry (another registry source, e.g. the control-plane
+   * database: lib/onboarding). @default loadRegistry({ root })
+   */
+  readonly registry?: Registry;
 }
 
 export interface SynthesizeResult {
@@ -33,7 +38,7 @@ export interface SynthesizeResult {
 export function synthesize(options: SynthesizeOptions = {}): SynthesizeResult {
   const root = resolve(options.root ?? process.cwd());
   const outdir = resolve(root, options.outdir ?? process.env.CDKTF_OUTDIR ?? 'cdktf.out');
-  const registry = loadRegistry({ root });
+  const registry = options.registry ?? loadRegistry({ root });
   const contextSelect = readContextSelector();
   const selection = selectStacks(registry, options.select ?? process.env[SELECT_ENV] ?? contextSelect);
 

@@ -5,6 +5,7 @@ import { PLAN_PROFILES, parseQuantity, type NamespaceQuota } from '../plans';
 import { tenantNames } from '../naming';
 import { unpinnedImageProblem } from '../registry/platform-schema';
 import { CIDR_PATTERN, type Plan, type TenancyModel } from '../registry/tenant-schema';
+import { TENANT_DEFAULT_DENY, TENANT_POD_SECURITY, TENANT_ROLE_RULES } from './namespace-policy';
 
 /** Version of charts/tenant-platform that this code computes values for (a test keeps it equal to Chart.yaml). */
 export const TENANT_PLATFORM_CHART_VERSION = '0.1.0';
@@ -18,8 +19,7 @@ export const K8S_LABELS = {
   managedBy: 'app.kubernetes.io/managed-by',
 } as const;
 
-/** Kinds the platform owns in a tenant namespace: no tenant role may write them. */
-export const PLATFORM_OWNED_RESOURCES = ['resourcequotas', 'limitranges', 'networkpolicies', 'roles', 'rolebindings'] as const;
+export { PLATFORM_OWNED_RESOURCES } from './namespace-policy';
 
 /** An egress destination outside the namespace. */
 export interface EgressDestination {
@@ -212,6 +212,10 @@ export class TenantNamespace extends Construct {
       limits: { defaultRequest: { ...limits.defaultRequest }, default: { ...limits.defaultLimit }, max: { ...limits.max } },
       workload: { serviceAccount: this.serviceAccountName },
       placement: this.placement,
+      // Rendered by the chart as they are; the policy rules (TENANCY-K8S-*) check them at synth.
+      podSecurity: { ...TENANT_POD_SECURITY },
+      networkPolicy: { defaultDeny: { ...TENANT_DEFAULT_DENY } },
+      rbac: { rules: TENANT_ROLE_RULES.map((r) => ({ apiGroups: [...r.apiGroups], resources: [...r.resources], verbs: [...r.verbs] })) },
     };
 
     this.release = new Release(this, 'release', {

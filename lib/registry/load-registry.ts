@@ -39,14 +39,7 @@ export function loadRegistry(options: LoadRegistryOptions = {}): Registry {
   const problems: RegistryProblem[] = [];
   const rel = (p: string) => relative(root, p) || p;
 
-  let platform: PlatformConfig | undefined;
-  const platformRead = YamlFile.read(platformFile, rel(platformFile), problems);
-  if (platformRead) {
-    platform = platformRead.yaml.validate(PlatformSchema, platformRead.data, problems);
-    if (platform && !(platform.controlPlaneRegion in platform.regions)) {
-      problems.push(platformRead.yaml.problem(['controlPlaneRegion'], `must be one of the configured regions (${Object.keys(platform.regions).join(', ')})`));
-    }
-  }
+  const platform = readPlatformFile(platformFile, rel(platformFile), problems);
 
   const parsed: { tenant: Tenant; yaml: YamlFile; fileSlug: string }[] = [];
   const valuesFiles: string[] = [];
@@ -73,9 +66,20 @@ export function loadRegistry(options: LoadRegistryOptions = {}): Registry {
   }
 
   for (const name of valuesFiles) mergeValuesFile(join(tenantsDir, name), rel(join(tenantsDir, name)), VALUES_FILE.exec(name)![1], parsed, problems);
-  checkRegistry(parsed, platform, problems);
+  checkRegistryRules(parsed, platform, problems);
   if (problems.length > 0) throw new RegistryError(problems);
   return { platform: platform!, tenants: parsed.map((p) => p.tenant).sort((a, b) => a.slug.localeCompare(b.slug)) };
+}
+
+/** Reads and validates platform.yaml; problems go to `problems` (undefined then). */
+export function readPlatformFile(absPath: string, file: string, problems: RegistryProblem[]): PlatformConfig | undefined {
+  const read = YamlFile.read(absPath, file, problems);
+  if (!read) return undefined;
+  const platform = read.yaml.validate(PlatformSchema, read.data, problems);
+  if (platform && !(platform.controlPlaneRegion in platform.regions)) {
+    problems.push(read.yaml.problem(['controlPlaneRegion'], `must be one of the configured regions (${Object.keys(platform.regions).join(', ')})`));
+  }
+  return platform;
 }
 
 /**
@@ -105,10 +109,18 @@ export function mergeHelmValues(base: Record<string, unknown>, over: Record<stri
   return out;
 }
 
-/** Rules that span fields or files: uniqueness, model/compliance, residency, plan limits. */
-function checkRegistry(parsed: { tenant: Tenant; yaml: YamlFile; fileSlug: string }[], platform: PlatformConfig | undefined, problems: RegistryProblem[]): void {
+/** Where a tenant entry came from, to point problems at it: a YAML file, or anything that can (an onboarding request, a database row). */
+export type TenantLocation = Pick<YamlFile, 'file' | 'problem'>;
+
+/**
+ * Rules that span fields or files: uniqueness, model/compliance, residency, plan limits. Exported
+ * for the other registry sources (the control-plane database) and onboarding requests, which are
+ * checked against the loaded registry with exactly these rules: a later entry that duplicates an
+ * earlier one's id, slug or domain gets the problem.
+ */
+export function checkRegistryRules(parsed: readonly { tenant: Tenant; yaml: TenantLocation; fileSlug: string }[], platform: PlatformConfig | undefined, problems: RegistryProblem[]): void {
   const seen = { id: new Map<string, string>(), slug: new Map<string, string>(), domain: new Map<string, string>() };
-  const claim = (kind: keyof typeof seen, value: string, yaml: YamlFile, path: string[]) => {
+  const claim = (kind: keyof typeof seen, value: string, yaml: TenantLocation, path: string[]) => {
     const owner = seen[kind].get(value);
     if (owner !== undefined) problems.push(yaml.problem(path, `${kind} ${JSON.stringify(value)} is already used by ${owner}`));
     else seen[kind].set(value, yaml.file);

@@ -54,12 +54,30 @@ const QUANTITY = /^[0-9]+(?:\.[0-9]+)?(?:m|k|M|G|T|Ki|Mi|Gi|Ti)?$/;
 const quantity = (what: string) =>
   z.string().regex(QUANTITY, { message: `${what} must be a Kubernetes quantity such as "500m", "4" or "16Gi"` });
 
+/** Policy rule ids look like TENANCY-K8S-2 or HIPAA-SILO-1 (lib/policy/rules). */
+export const POLICY_RULE_ID_PATTERN = /^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+$/;
+
+export const SuppressionSchema = z
+  .strictObject({
+    rule: z.string().regex(POLICY_RULE_ID_PATTERN, { message: 'must be a policy rule id such as "TENANCY-K8S-3"' }).describe('Id of the policy rule to suppress (README "Compliance").'),
+    path: z
+      .string()
+      .trim()
+      .min(1, { message: 'must name the construct, e.g. "namespace/release" (the stack itself: "tenant-<slug>")' })
+      .max(500)
+      .regex(/^[A-Za-z0-9_./-]+$/, { message: 'must be a construct path such as "namespace/release"' })
+      .describe('Construct path the suppression covers, relative to the tenant stack (it covers the constructs below it too).'),
+    reason: z.string().trim().min(10, { message: 'must say why, for the auditor (at least 10 characters)' }).max(1000).describe('Why the rule does not apply here; shown in the compliance report.'),
+  })
+  .describe('A policy finding accepted on purpose: explicit, per rule and construct, with a reason.');
+
 export const ComplianceSchema = z
   .strictObject({
     hipaa: z.boolean().default(false).describe('Stores PHI under a HIPAA BAA: requires the silo model.'),
     pci: z.boolean().default(false).describe('Stores cardholder data in PCI DSS scope: requires the silo model and dedicated nodes.'),
     soc2: z.boolean().default(true).describe('Included in SOC 2 Type II evidence (every tenant is, by default).'),
     gdpr: z.boolean().default(false).describe('Holds personal data of EU data subjects: erasure and residency rules apply.'),
+    suppressions: z.array(SuppressionSchema).max(50).optional().describe('Policy findings accepted on purpose; each is listed, with its reason, in the compliance report.'),
   })
   .describe('Compliance regimes that apply to this tenant.');
 

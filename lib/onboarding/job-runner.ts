@@ -1,0 +1,130 @@
+import type { PoolClient } from 'pg';
+import type { LifecycleJob, LifecycleStore } from './lifecycle-store';
+import { LockLostError, type RedisLock } from './lock';
+
+/**
+ * Runs a lifecycle job (onboarding or offboarding) as a list of steps, resumably:
+ *
+ * - a job that already succeeded returns at once (`already-succeeded`), before any lock is taken;
+ * - otherwise the tenant's Redis lock (`tenancy:lock:tenant:<id>`, see lock.ts) is taken for the
+ *   whole job; a job whose lock is held elsewhere returns `locked` without doing anything (the
+ *   queue retries it later);
+ * - steps recorded as completed in the control plane are skipped; each other step runs, then is
+ *   recorded (with its result, and with anything the step must commit together with it) and
+ *   audited; the lock is checked before every step;
+ * - a failing step ends the attempt: the job is marked `failed` with the error, and the next
+ *   attempt resumes at that step. Every step must therefore be idempotent: a worker can die after
+ *   a step's effect and before its record.
+ *
+ * Fault injection (tests): `TENANCY_FAULT_EXIT=<step>` makes the process exit (code 86) right after
+ * that step is recorded; `TENANCY_FAULT_EXIT=<step>:unrecorded` right after its effect, before the
+ * record. The exit is a real `process.exit`, not an exception: nothing after it runs.
+ */
+export interface Step<C> {
+  readonly name: string;
+  /** Whether the step applies to this job (e.g. per model or plan). @default always */
+  readonly when?: (ctx: C) => boolean;
+  /** Does the work (idempotently); returns a small JSON result that is recorded. */
+  run(ctx: C): Promise<Record<string, unknown>>;
+  /** Writes that commit in the same transaction as the step's record (status changes, outbox events). */
+  readonly commitWith?: (ctx: C, client: PoolClient, result: Record<string, unknown>) => Promise<void>;
+}
+
+export interface StepContextBase {
+  readonly job: LifecycleJob;
+  /** Results of the steps completed so far (in earlier attempts too). */
+  readonly results: Map<string, Record<string, unknown>>;
+}
+
+export type JobOutcome = 'succeeded' | 'already-succeeded' | 'locked' | 'failed';
+
+export interface JobRunResult {
+  readonly jobId: string;
+  readonly tenantId: string;
+  readonly kind: LifecycleJob['kind'];
+  readonly outcome: JobOutcome;
+  /** Steps run in this attempt. */
+  readonly ran: readonly string[];
+  /** Steps skipped because an earlier attempt completed them. */
+  readonly resumed: readonly string[];
+  readonly error?: string;
+}
+
+export interface RunJobOptions<C extends StepContextBase> {
+  readonly jobId: string;
+  readonly store: LifecycleStore;
+  readonly lock: RedisLock;
+  readonly steps: readonly Step<C>[];
+  /** Builds the steps' context once the lock is held. */
+  readonly context: (job: LifecycleJob, results: Map<string, Record<string, unknown>>) => Promise<C>;
+  /** Who runs it (host/pid), for the audit log. */
+  readonly worker: string;
+  /** Called around each step (progress; tests use it to pause a worker at a step). */
+  readonly beforeStep?: (step: string, job: LifecycleJob) => Promise<void> | void;
+  readonly afterStep?: (step: string, result: Record<string, unknown>, job: LifecycleJob) => void;
+  /** @default process.env.TENANCY_FAULT_EXIT */
+  readonly faultExit?: string;
+}
+
+export const FAULT_EXIT_CODE = 86;
+
+export async function runJob<C extends StepContextBase>(options: RunJobOptions<C>): Promise<JobRunResult> {
+  const { store, lock } = options;
+  const initial = await store.jobById(options.jobId);
+  if (!initial) throw new Error(`no lifecycle job ${options.jobId}`);
+  const base = { jobId: initial.id, tenantId: initial.tenantId, kind: initial.kind };
+  if (initial.status === 'succeeded') return { ...base, outcome: 'already-succeeded', ran: [], resumed: [] };
+
+  const handle = await lock.tryAcquire(`tenant:${initial.tenantId}`, (stale) => {
+    store.audit('lock.stale-released', initial.tenantId, { job: initial.id, staleHolder: stale, by: options.worker }).catch(() => undefined);
+  });
+  if (!handle) return { ...base, outcome: 'locked', ran: [], resumed: [] };
+
+  const ran: string[] = [];
+  const resumed: string[] = [];
+  const fault = parseFault(options.faultExit ?? process.env.TENANCY_FAULT_EXIT);
+  try {
+    // Re-read under the lock: another worker may have finished it meanwhile.
+    const job = (await store.jobById(options.jobId))!;
+    if (job.status === 'succeeded') return { ...base, outcome: 'already-succeeded', ran, resumed };
+    await store.startAttempt(job, options.worker);
+    const records = await store.steps(job.id);
+    const results = new Map(records.map((r) => [r.step, r.result]));
+    try {
+      const ctx = await options.context(job, results);
+      for (const [position, step] of options.steps.entries()) {
+        if (results.has(step.name)) {
+          resumed.push(step.name);
+          continue;
+        }
+        if (step.when && !step.when(ctx)) continue;
+        await handle.assertHeld();
+        await options.beforeStep?.(step.name, job);
+        const startedAt = new Date();
+        const result = await step.run(ctx);
+        if (fault && fault.step === step.name && !fault.recorded) process.exit(FAULT_EXIT_CODE);
+        await store.recordStep(job, step.name, position, result, startedAt, step.commitWith ? (c) => step.commitWith!(ctx, c, result) : undefined);
+        results.set(step.name, result);
+        ran.push(step.name);
+        options.afterStep?.(step.name, result, job);
+        if (fault && fault.step === step.name && fault.recorded) process.exit(FAULT_EXIT_CODE);
+      }
+    } catch (e) {
+      const error = e instanceof Error ? e.message : String(e);
+      // A worker that lost its lock must not write the job's state: the new holder owns it.
+      if (e instanceof LockLostError) await store.audit(`${job.kind}.lock-lost`, job.tenantId, { job: job.id, worker: options.worker }).catch(() => undefined);
+      else await store.finish(job, 'failed', error).catch(() => undefined);
+      return { ...base, outcome: 'failed', ran, resumed, error };
+    }
+    await store.finish(job, 'succeeded');
+    return { ...base, outcome: 'succeeded', ran, resumed };
+  } finally {
+    await handle.release().catch(() => undefined);
+  }
+}
+
+function parseFault(spec: string | undefined): { step: string; recorded: boolean } | undefined {
+  if (!spec) return undefined;
+  const [step, when] = spec.split(':');
+  return { step, recorded: when !== 'unrecorded' };
+}

@@ -1,0 +1,172 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
+
+/**
+ * A lock on one tenant's lifecycle, held by a whole onboarding or offboarding job, in Redis:
+ *
+ * - taken with `SET <key> <token> NX PX <ttl>` (ttl 600000 ms by default): only one holder;
+ * - renewed every ttl/3 while the job runs (compare-and-pexpire, a Lua script), so a job longer
+ *   than the ttl (a real `cdktf deploy` of an RDS instance) keeps it;
+ * - released with compare-and-delete (a Lua script): a holder whose lock expired and was taken
+ *   by another never deletes the other's lock.
+ *
+ * The token names its holder (`tenancy/<host>/<pid>/<uuid>`). When the lock is held by a process
+ * of this host that no longer exists (a crashed worker, or this very pid in an earlier life, as
+ * after a container restart), it is stale: it is deleted with compare-and-delete on the observed
+ * token and taken again at once, instead of waiting for the ttl. A holder on another host is only
+ * ever released by itself or by the ttl.
+ */
+export interface LockOptions {
+  /** PX of the SET. @default 600000 */
+  readonly ttlMs?: number;
+  /** How often a held lock is extended. @default ttlMs / 3 */
+  readonly renewEveryMs?: number;
+  /** Prefix of the keys. @default "tenancy:lock:" */
+  readonly prefix?: string;
+}
+
+export const LOCK_DEFAULTS = { ttlMs: 600_000, prefix: 'tenancy:lock:' } as const;
+
+const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
+
+/** Tokens of the locks this process holds right now (to tell its own live locks from stale ones of an earlier process with the same pid). */
+const heldHere = new Set<string>();
+
+export class LockLostError extends Error {
+  constructor(readonly key: string) {
+    super(`lock ${key} was lost (it expired and may be held by another worker); stopping before the next step`);
+    this.name = 'LockLostError';
+  }
+}
+
+/** A held lock. */
+export class LockHandle {
+  private timer?: NodeJS.Timeout;
+  private lostFlag = false;
+  private released = false;
+
+  constructor(private readonly redis: Redis, readonly key: string, readonly token: string, private readonly ttlMs: number, renewEveryMs: number) {
+    heldHere.add(token);
+    this.timer = setInterval(() => {
+      this.renew().catch(() => undefined);
+    }, renewEveryMs);
+    this.timer.unref();
+  }
+
+  /** True once a renewal found the lock gone or someone else's. */
+  get lost(): boolean {
+    return this.lostFlag;
+  }
+
+  /** Throws {@link LockLostError} when the lock is no longer ours: call it before every step. */
+  async assertHeld(): Promise<void> {
+    if (this.lostFlag || (await this.redis.get(this.key)) !== this.token) {
+      this.lostFlag = true;
+      throw new LockLostError(this.key);
+    }
+  }
+
+  /** Extends the lock to a full ttl; false (and lost) when it is not ours any more. */
+  async renew(): Promise<boolean> {
+    if (this.released || this.lostFlag) return false;
+    const ok = (await this.redis.eval(RENEW, 1, this.key, this.token, String(this.ttlMs))) === 1;
+    if (!ok) this.lostFlag = true;
+    return ok;
+  }
+
+  /** Compare-and-delete; true when the lock was still ours. Safe to call twice. */
+  async release(): Promise<boolean> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    heldHere.delete(this.token);
+    if (this.released) return false;
+    this.released = true;
+    return (await this.redis.eval(RELEASE, 1, this.key, this.token)) === 1;
+  }
+}
+
+/** Who holds a lock, from its token. */
+export function lockHolder(token: string): { host: string; pid: number } | undefined {
+  const m = /^tenancy\/([^/]+)\/(\d+)\/[0-9a-f-]+$/.exec(token);
+  return m ? { host: m[1], pid: Number(m[2]) } : undefined;
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Whether `token` belongs to a process of this host that is gone (crashed, or an earlier life of our pid). */
+export function isStaleHere(token: string): boolean {
+  const holder = lockHolder(token);
+  if (!holder || holder.host !== hostname()) return false;
+  if (holder.pid === process.pid) return !heldHere.has(token);
+  return !processExists(holder.pid);
+}
+
+export class RedisLock {
+  readonly ttlMs: number;
+  private readonly renewEveryMs: number;
+  private readonly prefix: string;
+
+  constructor(private readonly redis: Redis, options: LockOptions = {}) {
+    this.ttlMs = options.ttlMs ?? LOCK_DEFAULTS.ttlMs;
+    if (!Number.isSafeInteger(this.ttlMs) || this.ttlMs < 100) throw new Error(`lock ttl must be an integer ≥ 100 ms (got ${this.ttlMs})`);
+    this.renewEveryMs = options.renewEveryMs ?? Math.max(50, Math.floor(this.ttlMs / 3));
+    this.prefix = options.prefix ?? LOCK_DEFAULTS.prefix;
+  }
+
+  keyOf(name: string): string {
+    return `${this.prefix}${name}`;
+  }
+
+  /**
+   * Takes the lock `name` if it is free (or held by a dead process of this host); undefined when
+   * someone else holds it. `onStale` is told about a stale lock that was broken.
+   */
+  async tryAcquire(name: string, onStale?: (staleToken: string) => void): Promise<LockHandle | undefined> {
+    const key = this.keyOf(name);
+    const token = `tenancy/${hostname()}/${process.pid}/${randomUUID()}`;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const ok = await this.redis.set(key, token, 'PX', this.ttlMs, 'NX');
+      if (ok === 'OK') return new LockHandle(this.redis, key, token, this.ttlMs, this.renewEveryMs);
+      const holder = await this.redis.get(key);
+      if (holder === null) continue; // released meanwhile: try again
+      if (!isStaleHere(holder)) return undefined;
+      if ((await this.redis.eval(RELEASE, 1, key, holder)) === 1) onStale?.(holder);
+    }
+    return undefined;
+  }
+
+  /**
+   * Takes the lock, waiting for it up to `waitMs` (polling every `pollMs`, growing to 1 s).
+   * Throws when it is still held after that.
+   */
+  async acquire(name: string, options: { waitMs: number; pollMs?: number }): Promise<LockHandle> {
+    const deadline = Date.now() + options.waitMs;
+    let poll = options.pollMs ?? 25;
+    for (;;) {
+      const handle = await this.tryAcquire(name);
+      if (handle) return handle;
+      if (Date.now() >= deadline) throw new Error(`lock ${this.keyOf(name)} is held by ${await this.redis.get(this.keyOf(name))}; gave up after ${options.waitMs} ms`);
+      await new Promise((r) => setTimeout(r, poll));
+      poll = Math.min(1000, poll * 2);
+    }
+  }
+
+  /** Runs `fn` holding the lock `name` (waiting for it), then releases it. */
+  async withLock<T>(name: string, options: { waitMs: number }, fn: (handle: LockHandle) => Promise<T>): Promise<T> {
+    const handle = await this.acquire(name, options);
+    try {
+      return await fn(handle);
+    } finally {
+      await handle.release().catch(() => undefined);
+    }
+  }
+}

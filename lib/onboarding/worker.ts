@@ -1,0 +1,111 @@
+import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { DelayedError, Worker, type Job } from 'bullmq';
+import { offboardingSteps, type OffboardingContext } from '../offboarding/steps';
+import type { Registry } from '../registry/load-registry';
+import { TenantSchema } from '../registry/tenant-schema';
+import { runJob, type JobRunResult, type RunJobOptions } from './job-runner';
+import type { LifecycleJob } from './lifecycle-store';
+import { QUEUE_DEFAULTS, redisOptionsFromUrl, type LifecycleJobData } from './queue';
+import type { TenantEntry } from './registry-source';
+import type { LifecycleServices } from './services';
+import { onboardingSteps, type OnboardingContext } from './steps';
+
+/**
+ * The lifecycle worker: takes jobs from the queue and runs them (job-runner.ts) with the
+ * onboarding or offboarding steps. `runLifecycleJob` runs one job directly, without the queue
+ * (`tenancy worker --job <id>`; tests).
+ */
+export const workerName = () => `${hostname()}/${process.pid}`;
+
+export type StepHooks = Pick<RunJobOptions<never>, 'beforeStep' | 'afterStep' | 'faultExit'>;
+
+export async function runLifecycleJob(services: LifecycleServices, jobId: string, hooks: StepHooks = {}): Promise<JobRunResult> {
+  const job = await services.store.jobById(jobId);
+  if (!job) throw new Error(`no lifecycle job ${jobId}`);
+  const common = { jobId, store: services.store, lock: services.lock, worker: workerName(), ...hooks };
+  if (job.kind === 'onboard') {
+    return runJob<OnboardingContext>({ ...common, steps: onboardingSteps(), context: (j, results) => onboardingContext(services, j, results) });
+  }
+  return runJob<OffboardingContext>({ ...common, steps: offboardingSteps(), context: (j, results) => offboardingContext(services, j, results) });
+}
+
+function memo<T>(fn: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => (p ??= fn());
+}
+
+function workDirs(services: LifecycleServices, slug: string, kind: string): { workDir: string; outdir: string } {
+  const workDir = join(services.config.workDir, 'jobs', `${kind}-${slug}`);
+  mkdirSync(workDir, { recursive: true, mode: 0o700 });
+  return { workDir, outdir: join(workDir, 'cdktf.out') };
+}
+
+async function onboardingContext(services: LifecycleServices, job: LifecycleJob, results: Map<string, Record<string, unknown>>): Promise<OnboardingContext> {
+  const entry = job.request.entry as TenantEntry | undefined;
+  if (!entry || entry.id !== job.tenantId) throw new Error(`onboarding job ${job.id} has no registry entry for tenant ${job.tenantId}`);
+  const record = await services.controlPlane.tenantById(job.tenantId);
+  if (record && (record.status === 'offboarding' || record.status === 'offboarded')) throw new Error(`tenant ${entry.slug} is ${record.status}; its onboarding stops here`);
+  const registry = memo<Registry>(() => services.registry.load());
+  return {
+    job,
+    results,
+    services,
+    entry,
+    registry,
+    tenant: memo(async () => {
+      const tenant = (await registry()).tenants.find((t) => t.id === entry.id);
+      if (!tenant || tenant.slug !== entry.slug) throw new Error(`tenant ${entry.slug} (${entry.id}) is not in the registry (${services.registry.describe()})`);
+      return tenant;
+    }),
+    ...workDirs(services, entry.slug, 'onboard'),
+  };
+}
+
+async function offboardingContext(services: LifecycleServices, job: LifecycleJob, results: Map<string, Record<string, unknown>>): Promise<OffboardingContext> {
+  const record = await services.controlPlane.tenantById(job.tenantId);
+  if (!record) throw new Error(`no tenant ${job.tenantId} in the control plane`);
+  const entry = await services.registry.get(record.slug);
+  if (!entry) throw new Error(`tenant ${record.slug} has no registry entry (${services.registry.describe()})`);
+  const tenant = TenantSchema.parse(entry);
+  if (tenant.id !== record.id) throw new Error(`registry entry ${record.slug} has id ${tenant.id}, the control plane ${record.id}`);
+  return { job, results, services, tenant, record, registry: memo(() => services.registry.load()), ...workDirs(services, record.slug, 'offboard') };
+}
+
+export interface LifecycleWorkerOptions {
+  /** Jobs run at once by this process. @default 1 */
+  readonly concurrency?: number;
+  /** BullMQ lock of an active job (a dead worker's job is taken over after it). @default 60000 */
+  readonly lockDurationMs?: number;
+  readonly onResult?: (result: JobRunResult) => void;
+  readonly hooks?: StepHooks;
+}
+
+/**
+ * A BullMQ worker on the lifecycle queue. A job that succeeded (or had already) completes; a
+ * failed attempt throws (BullMQ retries it with backoff); a job whose tenant lock is held by
+ * another worker goes back to delayed without using an attempt.
+ */
+export function startLifecycleWorker(services: LifecycleServices, options: LifecycleWorkerOptions = {}): Worker<LifecycleJobData, JobRunResult> {
+  return new Worker<LifecycleJobData, JobRunResult>(
+    services.config.queueName,
+    async (bull: Job<LifecycleJobData, JobRunResult>, token?: string) => {
+      const result = await runLifecycleJob(services, bull.data.jobId, options.hooks);
+      options.onResult?.(result);
+      if (result.outcome === 'locked') {
+        await bull.moveToDelayed(Date.now() + QUEUE_DEFAULTS.lockedRetryMs, token);
+        throw new DelayedError();
+      }
+      if (result.outcome === 'failed') throw new Error(result.error ?? 'failed');
+      return result;
+    },
+    {
+      connection: redisOptionsFromUrl(services.config.redisUrl),
+      concurrency: options.concurrency ?? 1,
+      lockDuration: options.lockDurationMs ?? 60_000,
+      // How often other workers look for jobs whose worker died (their BullMQ lock expired).
+      stalledInterval: Math.min(30_000, options.lockDurationMs ?? 30_000),
+    },
+  );
+}

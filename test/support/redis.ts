@@ -1,0 +1,129 @@
+/**
+ * A throwaway redis-server for tests that need a real Redis (the lifecycle queue and lock).
+ *
+ * The server is a child process of the test on a free port of 127.0.0.1, with no persistence,
+ * in its own temporary directory; it is ready when it says so on stdout ("Ready to accept
+ * connections"), and is stopped (SIGTERM, then SIGKILL) in afterAll, or at process exit if a
+ * test crashed before that.
+ *
+ *   const redis = useRedis();               // beforeAll: start, afterAll: stop
+ *   new IORedis(redis().port)               // or redis().url
+ *
+ * Set TENANCY_REDIS_SERVER to use another binary (default: redis-server on the PATH, else /usr/bin/redis-server).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, KEEP_TEST_DIRS } from './postgres';
+
+export const REDIS_SERVER = process.env.TENANCY_REDIS_SERVER ?? (existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : 'redis-server');
+const START_TIMEOUT_MS = 60_000;
+
+const running = new Set<RedisServer>();
+let exitHookInstalled = false;
+
+export class RedisServer {
+  private stopped = false;
+  private readonly exited: Promise<void>;
+
+  private constructor(readonly port: number, readonly dir: string, private readonly child: ChildProcess, readonly output: () => string) {
+    this.exited = new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once('exit', () => resolve());
+    });
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts redis-server on a free port; retried on another port when the chosen one was taken meanwhile. */
+  static async start(): Promise<RedisServer> {
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      const dir = mkdtempSync(join(tmpdir(), 'tenancy-redis-'));
+      const child = spawn(REDIS_SERVER, [
+        '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
+        '--protected-mode', 'yes', '--loglevel', 'notice', '--databases', '1',
+      ], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      const ready = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`redis-server did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+        const onData = (chunk: Buffer) => {
+          output += String(chunk);
+          if (/Ready to accept connections/.test(output)) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        child.stdout!.on('data', onData);
+        child.stderr!.on('data', onData);
+        child.once('error', (e) => {
+          clearTimeout(timer);
+          reject(new Error(`cannot run ${REDIS_SERVER}: ${e.message} (install redis-server, or set TENANCY_REDIS_SERVER)`));
+        });
+        child.once('exit', (code, signal) => {
+          clearTimeout(timer);
+          reject(new Error(`redis-server exited (${code ?? signal}) before it was ready:\n${output}`));
+        });
+      });
+      try {
+        await ready;
+      } catch (e) {
+        child.kill('SIGKILL');
+        if (!KEEP_TEST_DIRS) rmSync(dir, { recursive: true, force: true });
+        if (attempt < 3 && /Address already in use/i.test(output)) continue;
+        throw e;
+      }
+      const server = new RedisServer(port, dir, child, () => output);
+      running.add(server);
+      if (!exitHookInstalled) {
+        exitHookInstalled = true;
+        process.on('exit', () => {
+          for (const s of running) s.stopNowSync();
+        });
+      }
+      return server;
+    }
+  }
+
+  /** SIGTERM and wait for the exit (SIGKILL after 10 s); removes the directory. Safe to call twice. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    running.delete(this);
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    await this.exited;
+    clearTimeout(timer);
+    if (!KEEP_TEST_DIRS) rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  stopNowSync(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    running.delete(this);
+    try {
+      this.child.kill('SIGKILL');
+    } catch {
+      // Already gone.
+    }
+    if (!KEEP_TEST_DIRS) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A redis-server for the enclosing describe block (or file): started in beforeAll, stopped in afterAll. */
+export function useRedis(): () => RedisServer {
+  let server: RedisServer | undefined;
+  beforeAll(async () => {
+    server = await RedisServer.start();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  return () => {
+    if (!server) throw new Error('useRedis: the server did not start (see the beforeAll error)');
+    return server;
+  };
+}
