@@ -1,13 +1,14 @@
 import type { Requirement } from './policy-rule';
 
 /**
- * The domain reference the rules implement: `shared/reference/multi-tenant-saas-reference.md`
- * beside the repository. Rules link to its sections by heading and anchor (GitHub's slug of the
- * heading), which stay stable as long as the headings do; a test checks every anchor against it.
+ * The domain reference the rules implement: `docs/reference/multi-tenant-saas-reference.md` (a copy
+ * of the project's domain reference, kept in the repository so links and tests work anywhere).
+ * Rules link to its sections by heading and anchor (GitHub's slug of the heading), which stay
+ * stable as long as the headings do; a test checks every anchor against it.
  */
 export const REFERENCE_FILE = 'multi-tenant-saas-reference.md';
 /** The reference from the repository root (for links in README and the reports written under it). */
-export const REFERENCE_PATH_FROM_REPO = `../shared/reference/${REFERENCE_FILE}`;
+export const REFERENCE_PATH_FROM_REPO = `docs/reference/${REFERENCE_FILE}`;
 
 const section = (heading: string): Requirement => ({ section: heading, anchor: headingAnchor(heading) });
 
