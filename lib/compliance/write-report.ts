@@ -44,7 +44,7 @@ export async function writeComplianceReport(options: ComplianceReportOptions = {
   const referenceAbs = join(root, REFERENCE_PATH_FROM_REPO);
   const files: [string, string][] = [];
   for (const r of reports.stacks) {
-    // Links to the reference work from the report's final place when the reference is beside the repository.
+    // Links to the reference work from the report's final place when the project has the reference (docs/reference in this repository).
     const reference = existsSync(referenceAbs) ? relative(dirname(join(outDir, r.files.markdown)), referenceAbs).split('\\').join('/') : REFERENCE_FILE;
     files.push([r.files.markdown, renderStackMarkdown(r, reference)], [r.files.json, `${JSON.stringify(r, null, 2)}\n`]);
   }
