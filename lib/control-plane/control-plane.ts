@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { appendAudit, inTransaction } from './transaction';
 
 /** A tenant as the control plane records it. */
 export interface TenantRecord {
@@ -141,26 +142,15 @@ export class ControlPlane {
 
   /** Appends to the audit log. */
   async audit(action: string, tenantId: string | null, details: Record<string, unknown> = {}): Promise<void> {
-    await this.pool.query('INSERT INTO tenancy.audit_log (actor, action, tenant_id, details) VALUES ($1, $2, $3, $4)', [this.actor, action, tenantId, JSON.stringify(details)]);
+    await appendAudit(this.pool, this.actor, action, tenantId, details);
   }
 
-  private async auditIn(c: PoolClient, action: string, tenantId: string | null, details: Record<string, unknown>): Promise<void> {
-    await c.query('INSERT INTO tenancy.audit_log (actor, action, tenant_id, details) VALUES ($1, $2, $3, $4)', [this.actor, action, tenantId, JSON.stringify(details)]);
+  private auditIn(c: PoolClient, action: string, tenantId: string | null, details: Record<string, unknown>): Promise<void> {
+    return appendAudit(c, this.actor, action, tenantId, details);
   }
 
-  private async transaction<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
-      const out = await fn(c);
-      await c.query('COMMIT');
-      return out;
-    } catch (e) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    } finally {
-      c.release();
-    }
+  private transaction<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, fn);
   }
 }
 

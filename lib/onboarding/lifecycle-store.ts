@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import type { Tenant } from '../registry/tenant-schema';
+import { appendAudit, inTransaction } from '../control-plane/transaction';
 
 /**
  * The lifecycle tables of the control plane (migrations/control-plane/0003_lifecycle): one job per
@@ -185,25 +186,14 @@ export class LifecycleStore {
   }
 
   async audit(action: string, tenantId: string | null, details: Record<string, unknown> = {}): Promise<void> {
-    await this.pool.query('INSERT INTO tenancy.audit_log (actor, action, tenant_id, details) VALUES ($1, $2, $3, $4)', [this.actor, action, tenantId, JSON.stringify(details)]);
+    await appendAudit(this.pool, this.actor, action, tenantId, details);
   }
 
-  async auditIn(c: PoolClient, action: string, tenantId: string | null, details: Record<string, unknown>): Promise<void> {
-    await c.query('INSERT INTO tenancy.audit_log (actor, action, tenant_id, details) VALUES ($1, $2, $3, $4)', [this.actor, action, tenantId, JSON.stringify(details)]);
+  auditIn(c: PoolClient, action: string, tenantId: string | null, details: Record<string, unknown>): Promise<void> {
+    return appendAudit(c, this.actor, action, tenantId, details);
   }
 
-  async transaction<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
-      const out = await fn(c);
-      await c.query('COMMIT');
-      return out;
-    } catch (e) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    } finally {
-      c.release();
-    }
+  transaction<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, fn);
   }
 }

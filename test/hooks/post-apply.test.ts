@@ -1,9 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { Command, CommanderError } from 'commander';
 import { registerPostApplyCommand } from '../../lib/cli/post-apply-command';
+import { runCommand } from '../support/cli';
 import { usePostgres } from '../support/postgres';
 import { stripeFor, testKey, useStripeMock } from '../support/stripe-mock';
 
@@ -58,25 +57,8 @@ async function postApply(...args: string[]): Promise<{ code: number; stdout: str
 }
 
 async function postApplyWithEnv(env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string; lines: any[] }> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (append: (s: string) => void) => new Writable({ write(chunk, _enc, done) { append(String(chunk)); done(); } });
-  const io = { stdout: sink((s) => { stdout += s; }), stderr: sink((s) => { stderr += s; }), env: { TENANCY_ACTOR: 'test-pipeline', ...env } };
-  const program = new Command('tenancy').exitOverride();
-  program.configureOutput({ writeErr: (s) => { stderr += s; }, writeOut: (s) => { stdout += s; } });
-  registerPostApplyCommand(program, io);
-  process.exitCode = undefined;
-  let code: number;
-  try {
-    await program.parseAsync(['post-apply', ...args, '--json', '--ssl-ca', pg().tls!.caFile], { from: 'user' });
-    code = typeof process.exitCode === 'number' ? process.exitCode : 0;
-  } catch (e) {
-    if (!(e instanceof CommanderError)) throw e;
-    code = e.exitCode;
-  } finally {
-    process.exitCode = undefined;
-  }
-  return { code, stdout, stderr, lines: stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)) };
+  const run = await runCommand(registerPostApplyCommand, ['post-apply', ...args, '--json', '--ssl-ca', pg().tls!.caFile], { env: { TENANCY_ACTOR: 'test-pipeline', ...env } });
+  return { ...run, lines: run.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)) };
 }
 
 const cpQuery = (sql: string) => pg().query(sql, [], 'control_plane');

@@ -1,7 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import type { Worker } from 'bullmq';
 import { Command, CommanderError } from 'commander';
 import { parse } from 'yaml';
@@ -13,6 +12,7 @@ import type { LifecycleServices } from '../../lib/onboarding/services';
 import { localCredentialsRef } from '../../lib/onboarding/stack-deployer';
 import { submitOnboarding, type SubmittedOnboarding } from '../../lib/onboarding/submit';
 import { runLifecycleJob, startLifecycleWorker } from '../../lib/onboarding/worker';
+import { runCommand } from '../support/cli';
 import { MASTERS, POOL_APP_PASSWORD, useLifecycleTestbed } from '../support/lifecycle';
 
 /**
@@ -275,24 +275,6 @@ test('the masters used are the platform\'s, never a superuser', async () => {
 });
 
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
   // A terminal: the human report, not JSON.
-  const sink = (append: (s: string) => void) => Object.assign(new Writable({ write(chunk, _enc, done) { append(String(chunk)); done(); } }), { isTTY: true });
-  const io = { stdout: sink((s) => { stdout += s; }), stderr: sink((s) => { stderr += s; }), env: bed().childEnv() };
-  const program = new Command('tenancy').exitOverride();
-  program.configureOutput({ writeErr: (s) => { stderr += s; }, writeOut: (s) => { stdout += s; } });
-  registerOffboardCommand(program, io);
-  process.exitCode = undefined;
-  let code: number;
-  try {
-    await program.parseAsync(args, { from: 'user' });
-    code = typeof process.exitCode === 'number' ? process.exitCode : 0;
-  } catch (e) {
-    if (!(e instanceof CommanderError)) throw e;
-    code = e.exitCode;
-  } finally {
-    process.exitCode = undefined;
-  }
-  return { code, stdout, stderr };
+  return runCommand(registerOffboardCommand, args, { env: bed().childEnv(), tty: true });
 }

@@ -3,7 +3,6 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import type { Worker } from 'bullmq';
 import { Command, CommanderError } from 'commander';
 import { parse } from 'yaml';
@@ -16,6 +15,7 @@ import type { LifecycleServices } from '../../lib/onboarding/services';
 import { localCredentialsRef } from '../../lib/onboarding/stack-deployer';
 import { submitOnboarding, type SubmittedOnboarding } from '../../lib/onboarding/submit';
 import { runLifecycleJob, startLifecycleWorker } from '../../lib/onboarding/worker';
+import { runCommand } from '../support/cli';
 import { POOL_APP_PASSWORD, useLifecycleTestbed } from '../support/lifecycle';
 
 /**
@@ -358,26 +358,8 @@ function status(...args: string[]): Promise<{ code: number; stdout: string; stde
 }
 
 /** Runs one `tenancy` command in-process with this testbed's environment. */
-async function command(register: (program: Command, io: any) => void, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (append: (s: string) => void) => new Writable({ write(chunk, _enc, done) { append(String(chunk)); done(); } });
-  const io = { stdout: sink((s) => { stdout += s; }), stderr: sink((s) => { stderr += s; }), env: bed().childEnv() };
-  const program = new Command('tenancy').exitOverride();
-  program.configureOutput({ writeErr: (s) => { stderr += s; }, writeOut: (s) => { stdout += s; } });
-  register(program, io);
-  process.exitCode = undefined;
-  let code: number;
-  try {
-    await program.parseAsync(args, { from: 'user' });
-    code = typeof process.exitCode === 'number' ? process.exitCode : 0;
-  } catch (e) {
-    if (!(e instanceof CommanderError)) throw e;
-    code = e.exitCode;
-  } finally {
-    process.exitCode = undefined;
-  }
-  return { code, stdout, stderr };
+function command(register: Parameters<typeof runCommand>[0], ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runCommand(register, args, { env: bed().childEnv() });
 }
 
 async function statusJson(slug: string): Promise<any[]> {
