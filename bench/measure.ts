@@ -1,7 +1,7 @@
 // Runs one measured child process: wall time seen by the parent, CPU time and peak RSS of the child.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseChildResult } from './child-result';
 
@@ -62,3 +62,14 @@ export function median(values: readonly number[]): number {
 export function settle(): void {
   spawnSync('sync', { stdio: 'ignore' });
 }
+
+/** A positive integer from the environment (BENCH_* knobs), or the default. */
+export function envInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1) throw new Error(`${name} must be a positive integer`);
+  return Number(raw);
+}
+
+/** The load averages (1, 5, 15 min), for the machine line of a benchmark report. */
+export const loadAverages = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');

@@ -18,7 +18,7 @@ import { join, relative } from 'node:path';
 import Table from 'cli-table3';
 import { PG_BIN, PostgresCluster } from '../test/support/postgres';
 import { machineDescription, writeBenchmarkSection } from './benchmarks-doc';
-import { median } from './measure';
+import { median, envInt, loadAverages } from './measure';
 
 const REPO_ROOT = join(__dirname, '..', '..');
 const DOC_FILE = join(REPO_ROOT, 'docs', 'BENCHMARKS.md');
@@ -37,13 +37,7 @@ interface RunResult {
   readonly noopMs: number;
 }
 
-const envInt = (name: string, fallback: number): number => {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1) throw new Error(`${name} must be a positive integer`);
-  return Number(raw);
-};
-const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = loadAverages;
 const fmt = (ms: number) => (ms / 1000).toFixed(2);
 /** Slugs of one batch of schemas: <prefix>-0001 … (tenant_<prefix>_0001 …). */
 const slugsOf = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${String(i + 1).padStart(4, '0')}`);

@@ -20,6 +20,7 @@ import type { OnboardingRequest } from '../lib/onboarding/request';
 import { submitOnboarding } from '../lib/onboarding/submit';
 import { LifecycleTestbed } from '../test/support/lifecycle';
 import { machineDescription, writeBenchmarkSection } from './benchmarks-doc';
+import { envInt, loadAverages } from './measure';
 
 const REPO_ROOT = join(__dirname, '..', '..');
 const DOC_FILE = join(REPO_ROOT, 'docs', 'BENCHMARKS.md');
@@ -27,13 +28,7 @@ const CLI = join(REPO_ROOT, 'dist', 'bin', 'tenancy.js');
 const DEFAULTS = { single: 5, tenants: 100, workers: 4 };
 const TARGET_SECONDS = 2;
 
-const envInt = (name: string, fallback: number): number => {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1) throw new Error(`${name} must be a positive integer`);
-  return Number(raw);
-};
-const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = loadAverages;
 const fmt = (ms: number) => (ms / 1000).toFixed(2);
 const percentile = (values: readonly number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);

@@ -13,7 +13,6 @@
 // Exits 1 when a query does not use the composite index led by tenant_id (EXPLAIN), or the RLS
 // side and the plain side do not return the same rows; a missed ratio target is reported only.
 import { createHash } from 'node:crypto';
-import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import Table from 'cli-table3';
 import { Pool, type PoolClient } from 'pg';
@@ -23,17 +22,11 @@ import { PostgresCluster } from '../test/support/postgres';
 import { createPoolDatabase, POOL_APP_PASSWORD, repoRoot } from '../test/support/pool-db';
 import { machineDescription, writeBenchmarkSection } from './benchmarks-doc';
 import { prng } from '../test/support/seeded-random';
+import { envInt, loadAverages } from './measure';
 
 const TARGET_RATIO = 1.15;
 const DEFAULTS = { tenants: 10_000, projectsPerTenant: 10, tasksPerTenant: 120, iterations: 20_000, rounds: 5, explainSamples: 2_000 };
 
-const envInt = (name: string, fallback: number): number => {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name}=${raw}: expected a positive integer`);
-  return n;
-};
 
 const CONFIG = {
   tenants: envInt('BENCH_TENANTS', DEFAULTS.tenants),
@@ -65,7 +58,7 @@ type QueryKind = keyof typeof QUERIES;
 
 const fmt = (n: number, digits = 1) => n.toFixed(digits);
 const fmtInt = (n: number) => n.toLocaleString('en-US');
-const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = loadAverages;
 const log = (message: string) => console.log(`[bench:rls] ${message}`);
 
 function quantile(values: readonly number[], q: number): number {

@@ -16,7 +16,7 @@ import Table from 'cli-table3';
 import { machineDescription, writeBenchmarkSection } from './benchmarks-doc';
 import { compareSynthOutputs } from './compare-synth';
 import { writeRegistry, type GeneratedRegistry } from './generate-registry';
-import { USAGE_SOURCE, measureNode, median, settle, type Measurement } from './measure';
+import { USAGE_SOURCE, measureNode, median, settle, type Measurement, loadAverages } from './measure';
 
 const REPO_ROOT = join(__dirname, '..', '..');
 const DOC_FILE = join(REPO_ROOT, 'docs', 'BENCHMARKS.md');
@@ -79,7 +79,7 @@ function workBase(): string {
 
 const fmt = (n: number, digits = 2) => n.toFixed(digits);
 const fmtInt = (n: number) => n.toLocaleString('en-US');
-const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = loadAverages;
 
 class EquivalenceError extends Error {}
 
