@@ -240,3 +240,23 @@ export const CONTRACT_PATHS: readonly string[] = [
   'extraEnv',
   'probes.path',
 ];
+
+/**
+ * Misspells each `.Values` reference of a chart in turn (`x` appended) and reports how many
+ * mutants were made and which ones the static check missed (it should miss none).
+ */
+export function misspellingMutants(chartDir = CHART_DIR): { mutants: number; missed: string[] } {
+  const templates = loadTemplates(chartDir);
+  const values = loadChartValues(chartDir);
+  let mutants = 0;
+  const missed: string[] = [];
+  for (const [file, text] of templates) {
+    for (const ref of new Set(valueRefsOf(text, file).map((r) => r.path))) {
+      const typo = `${ref}x`;
+      const mutated = new Map(templates).set(file, text.split(`.Values.${ref}`).join(`.Values.${typo}`));
+      if (!missingRefsIn(mutated, values).some((r) => r.path === typo)) missed.push(`${file}: ${typo}`);
+      mutants++;
+    }
+  }
+  return { mutants, missed };
+}

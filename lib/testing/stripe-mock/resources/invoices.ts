@@ -5,6 +5,7 @@ import type { Route } from '../route';
 import type { MockAccount, StripeObject } from '../store';
 import { formatDate, periodEnd, prorate } from './billing-math';
 import { requireCustomer } from './customers';
+import { subscriptionItemUpdate } from './subscription-item-params';
 import { planItems, productName, subscriptionPeriod, type ItemChange } from './subscriptions';
 
 /**
@@ -319,14 +320,6 @@ function createPreview({ account, params, now }: { account: MockAccount; params:
 
 const formatAmount = (price: StripeObject) => `${(price.unit_amount / 100).toFixed(2)} ${String(price.currency).toUpperCase()}`;
 
-const previewItem = p.obj({
-  id: p.str(),
-  price: p.str(),
-  quantity: p.int({ min: 0 }),
-  deleted: p.bool(),
-  metadata: p.metadata(),
-  ...p.unsupported('billing_thresholds', 'clear_usage', 'current_trial', 'discounts', 'plan', 'price_data', 'tax_rates'),
-});
 
 export const invoiceRoutes: readonly Route[] = [
   {
@@ -337,7 +330,7 @@ export const invoiceRoutes: readonly Route[] = [
       subscription: p.str(),
       preview_mode: p.oneOf(['next', 'recurring']),
       subscription_details: p.obj({
-        items: p.arr(previewItem, { maxItems: 20 }),
+        items: p.arr(subscriptionItemUpdate, { maxItems: 20 }),
         proration_behavior: p.oneOf(['always_invoice', 'create_prorations', 'none']),
         proration_date: p.int({ min: 0 }),
         cancel_at_period_end: p.bool(),

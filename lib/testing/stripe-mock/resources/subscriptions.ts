@@ -6,6 +6,7 @@ import { mergeMetadata, newMetadata, type MockAccount, type StripeObject } from 
 import { periodEnd, prorate, formatDate } from './billing-math';
 import { requirePrice } from './catalog';
 import { requireAttachedPaymentMethod, requireCustomer } from './customers';
+import { subscriptionItemUpdate } from './subscription-item-params';
 import { addPendingInvoiceItems, invoiceJson, prorationLines, type LineSpec } from './invoices';
 
 /**
@@ -370,14 +371,6 @@ const createItem = p.obj({
   metadata: p.metadata(),
   ...p.unsupported('billing_thresholds', 'current_trial', 'discounts', 'plan', 'price_data', 'tax_rates'),
 });
-const updateItem = p.obj({
-  id: p.str(),
-  price: p.str(),
-  quantity: p.int({ min: 0 }),
-  deleted: p.bool(),
-  metadata: p.metadata(),
-  ...p.unsupported('billing_thresholds', 'clear_usage', 'current_trial', 'discounts', 'plan', 'price_data', 'tax_rates'),
-});
 const cancellationDetails = p.obj({
   comment: p.str({ maxLength: 5000, emptyable: true }),
   feedback: { kind: 'string', emptyable: true, oneOf: ['customer_service', 'low_quality', 'missing_features', 'other', 'switched_service', 'too_complex', 'too_expensive', 'unused'] },
@@ -414,7 +407,7 @@ export const subscriptionRoutes: readonly Route[] = [
     method: 'POST',
     path: '/v1/subscriptions/:id',
     fields: {
-      items: p.arr(updateItem, { maxItems: 20 }),
+      items: p.arr(subscriptionItemUpdate, { maxItems: 20 }),
       proration_behavior: p.oneOf(PRORATION_BEHAVIORS),
       proration_date: p.int({ min: 0 }),
       payment_behavior: p.oneOf(PAYMENT_BEHAVIORS),
