@@ -1,4 +1,5 @@
 import { SLUG_PATTERN } from './registry/tenant-schema';
+import { cdktfNumberTokenIn } from './terraform-literal';
 
 /**
  * Every name derived from a tenant slug, in one place. Each function re-checks the slug,
@@ -9,6 +10,8 @@ export function assertSafeSlug(slug: string, where = 'tenant'): void {
   if (typeof slug !== 'string' || !SLUG_PATTERN.test(slug)) {
     throw new Error(`${where}: slug ${JSON.stringify(slug)} is not a safe tenant slug (${SLUG_PATTERN})`);
   }
+  const token = cdktfNumberTokenIn(slug);
+  if (token) throw new Error(`${where}: slug ${JSON.stringify(slug)} contains "${token}", which cdktf reads as one of its encoded tokens`);
 }
 
 export const tenantNames = (slug: string) => {

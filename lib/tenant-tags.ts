@@ -1,4 +1,5 @@
 import type { Tenant } from './registry/tenant-schema';
+import { terraformLiteral } from './terraform-literal';
 
 /** Tag keys every tenant resource carries, so cost and audit tools can attribute it. */
 export const TAG_KEYS = {
@@ -9,12 +10,13 @@ export const TAG_KEYS = {
   managedBy: 'tenancy:managed-by',
 } as const;
 
+/** The tags, as Terraform reads them literally (the values are the tenant's: terraformLiteral). */
 export function tenantTags(tenant: Pick<Tenant, 'id' | 'slug' | 'model' | 'plan'>): Record<string, string> {
   return {
-    [TAG_KEYS.tenantId]: tenant.id,
-    [TAG_KEYS.tenantSlug]: tenant.slug,
-    [TAG_KEYS.model]: tenant.model,
-    [TAG_KEYS.plan]: tenant.plan,
+    [TAG_KEYS.tenantId]: terraformLiteral(tenant.id),
+    [TAG_KEYS.tenantSlug]: terraformLiteral(tenant.slug),
+    [TAG_KEYS.model]: terraformLiteral(tenant.model),
+    [TAG_KEYS.plan]: terraformLiteral(tenant.plan),
     [TAG_KEYS.managedBy]: 'cdktf-tenancy',
   };
 }

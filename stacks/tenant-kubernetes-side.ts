@@ -8,6 +8,7 @@ import { TenantAppRelease, type TenantDatabaseConnection } from '../lib/kubernet
 import { TenantNamespace } from '../lib/kubernetes/tenant-namespace';
 import { TenantSecretSync } from '../lib/kubernetes/tenant-secret-sync';
 import { platformNames } from '../lib/naming';
+import { egressPolicyFor } from '../lib/registry/egress-policy';
 import type { PlatformConfig } from '../lib/registry/platform-schema';
 import type { Tenant } from '../lib/registry/tenant-schema';
 import { POSTGRES_PORT } from '../lib/silo-database';
@@ -38,6 +39,7 @@ export function buildTenantKubernetesSide(stack: TenantStack, tenant: Tenant, pl
     model: tenant.model,
     databaseEgress: network.databaseSubnetCidrs.map((cidr) => ({ cidr, ports: [POSTGRES_PORT] })),
     extraEgress: tenant.workload.egress,
+    egressPolicy: egressPolicyFor(platform, tenant.region),
     ingressControllerNamespace: k8s.ingressControllerNamespace,
     quota: tenant.quotas,
     regulated,
@@ -95,6 +97,10 @@ export function buildTenantKubernetesSide(stack: TenantStack, tenant: Tenant, pl
     chartRepository: k8s.chartRepository,
     replicas: tenant.status === 'suspended' ? 0 : tenant.workload.replicas,
     values: tenant.workload.values,
+    ingressClassName: k8s.ingress.className,
+    ingressAnnotations: k8s.ingress.annotations,
+    allowedIngressAnnotations: k8s.ingress.allowedAnnotations,
+    allowedImageRegistries: k8s.allowedImageRegistries,
   });
 
   return { namespace, app, pgbouncer };

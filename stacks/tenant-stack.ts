@@ -10,6 +10,7 @@ import type { PlatformConfig } from '../lib/registry/platform-schema';
 import type { Tenant } from '../lib/registry/tenant-schema';
 import { SiloTenant } from '../lib/silo-tenant';
 import { tenantTags } from '../lib/tenant-tags';
+import { terraformLiteral } from '../lib/terraform-literal';
 import type { SiloPgbouncer } from '../lib/kubernetes/silo-pgbouncer';
 import type { TenantAppRelease } from '../lib/kubernetes/tenant-app-release';
 import type { TenantNamespace } from '../lib/kubernetes/tenant-namespace';
@@ -84,12 +85,13 @@ export class TenantStack extends TerraformStack {
       Object.assign(this, buildTenantKubernetesSide(this, tenant, platform));
     }
 
+    // The tenant's fields as Terraform reads them literally; the hook outputs are the platform's references.
     const outputs: Record<string, string | number> = {
-      tenant_id: tenant.id,
-      slug: tenant.slug,
-      model: tenant.model,
-      plan: tenant.plan,
-      region: tenant.region,
+      tenant_id: terraformLiteral(tenant.id),
+      slug: terraformLiteral(tenant.slug),
+      model: terraformLiteral(tenant.model),
+      plan: terraformLiteral(tenant.plan),
+      region: terraformLiteral(tenant.region),
       ...(this.namespace ? { k8s_namespace: this.namespace.name } : {}),
       ...this.tenancy.hookOutputs,
     };

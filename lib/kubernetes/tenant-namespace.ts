@@ -3,6 +3,7 @@ import { Lazy, Token } from 'cdktf';
 import { Release } from '@cdktf/provider-helm/lib/release';
 import { PLAN_PROFILES, parseQuantity, type NamespaceQuota } from '../plans';
 import { tenantNames } from '../naming';
+import { BASE_EGRESS_POLICY, egressRuleProblems, type EgressPolicy } from '../registry/egress-policy';
 import { unpinnedImageProblem } from '../registry/platform-schema';
 import { CIDR_PATTERN, type Plan, type TenancyModel } from '../registry/tenant-schema';
 import { TENANT_DEFAULT_DENY, TENANT_POD_SECURITY, TENANT_ROLE_RULES } from './namespace-policy';
@@ -52,6 +53,12 @@ export interface TenantNamespaceProps {
   readonly databaseEgress: readonly EgressDestination[];
   /** Further destinations the tenant's workloads may reach. @default none */
   readonly extraEgress?: readonly EgressDestination[];
+  /**
+   * Destinations extraEgress may not overlap and ports it may not use, with the platform's explicit
+   * exceptions (egressPolicyFor(platform, region)). @default link-local and metadata addresses,
+   * loopback, 0.0.0.0/8 and the control-plane ports, without exceptions
+   */
+  readonly egressPolicy?: EgressPolicy;
   /** Namespace of the ingress controller, the only outside source of traffic. @default "ingress-nginx" */
   readonly ingressControllerNamespace?: string;
   /** Quota overrides; each must stay within the plan ceiling. @default the plan's quota */
@@ -172,6 +179,8 @@ export class TenantNamespace extends Construct {
       if (dest.ports.length === 0 || dest.ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) fail(`egress to ${dest.cidr} needs ports 1-65535`);
     }
     if (props.regulated && extraEgress.length > 0) fail('regulated (HIPAA/PCI) tenants may reach only their database and DNS; extraEgress must be empty');
+    // The platform's own database egress is not checked: the database subnets are reserved for tenants, not for it.
+    for (const p of egressRuleProblems(extraEgress, props.egressPolicy ?? BASE_EGRESS_POLICY)) fail(`egress to ${extraEgress[p.path[0] as number].cidr} ${p.message}`);
 
     this.quota = { ...profile.quota, ...definedOnly(props.quota ?? {}) };
     for (const key of ['cpu', 'memory', 'storage'] as const) {

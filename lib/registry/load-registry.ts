@@ -1,10 +1,11 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { PLATFORM_ENFORCED_VALUES } from '../kubernetes/enforced-values';
 import { PLAN_PROFILES, parseQuantity } from '../plans';
+import { egressPolicyFor, egressRuleProblems } from './egress-policy';
 import { PlatformSchema, type PlatformConfig } from './platform-schema';
 import { RegistryError, type RegistryProblem } from './registry-error';
 import { RESIDENCY_REGION_PREFIXES, TenantSchema, type Tenant } from './tenant-schema';
+import { WorkloadValuesSchema, imageRepositoryOf, workloadValuesProblems, type ValuesProblem, type WorkloadValuesPolicy } from './workload-values';
 import { YamlFile } from './yaml-file';
 
 export interface Registry {
@@ -65,9 +66,11 @@ export function loadRegistry(options: LoadRegistryOptions = {}): Registry {
     }
   }
 
-  for (const name of valuesFiles) mergeValuesFile(join(tenantsDir, name), rel(join(tenantsDir, name)), VALUES_FILE.exec(name)![1], parsed, problems);
+  const valuesLayers = valuesFiles.map((name) => readValuesFile(join(tenantsDir, name), rel(join(tenantsDir, name)), VALUES_FILE.exec(name)![1], parsed, platform, problems));
+  // The rules check each tenant's inline values on their own (with their lines); the values files were checked as they were read.
   checkRegistryRules(parsed, platform, problems);
   if (problems.length > 0) throw new RegistryError(problems);
+  for (const layer of valuesLayers) layer?.();
   return { platform: platform!, tenants: parsed.map((p) => p.tenant).sort((a, b) => a.slug.localeCompare(b.slug)) };
 }
 
@@ -83,22 +86,51 @@ export function readPlatformFile(absPath: string, file: string, problems: Regist
 }
 
 /**
- * Reads `tenants/<slug>.values.yaml` and puts it under the tenant's inline workload.values
- * (inline wins, maps merge like Helm), so the release gets one tenant layer.
+ * Reads and checks `tenants/<slug>.values.yaml` (problems point into that file); returns the step
+ * that puts it under the tenant's inline workload.values (inline wins, maps merge like Helm), so
+ * the release gets one tenant layer.
  */
-function mergeValuesFile(absPath: string, file: string, slug: string, parsed: { tenant: Tenant; yaml: YamlFile; fileSlug: string }[], problems: RegistryProblem[]): void {
+function readValuesFile(
+  absPath: string,
+  file: string,
+  slug: string,
+  parsed: { tenant: Tenant; yaml: YamlFile; fileSlug: string }[],
+  platform: PlatformConfig | undefined,
+  problems: RegistryProblem[],
+): (() => void) | undefined {
   const owner = parsed.find((p) => p.fileSlug === slug);
   if (!owner) {
     problems.push({ file, path: '', message: `values file of an unknown tenant: there is no tenants/${slug}.yaml` });
-    return;
+    return undefined;
   }
   const read = YamlFile.read(absPath, file, problems);
-  if (!read) return;
-  for (const key of Object.keys(read.data)) {
-    if (PLATFORM_ENFORCED_VALUES.includes(key)) problems.push(read.yaml.keyProblem([key], 'is set by the platform (identity, database, security and placement) and cannot be overridden'));
-  }
-  const t = owner.tenant;
-  owner.tenant = { ...t, workload: { ...t.workload, values: mergeHelmValues(read.data, t.workload.values ?? {}) } };
+  if (!read) return undefined;
+  const values = read.yaml.validate(WorkloadValuesSchema, read.data, problems);
+  if (!values) return undefined;
+  if (platform) for (const p of workloadValuesProblems(values, workloadValuesPolicy(owner.tenant, platform))) problems.push(locate(read.yaml, [], p));
+  return () => {
+    const t = owner.tenant;
+    // The file's own data (equal to the parsed values, in the order it was written).
+    owner.tenant = { ...t, workload: { ...t.workload, values: mergeHelmValues(read.data, t.workload.values ?? {}) } };
+  };
+}
+
+/** What `tenant`'s workload values may claim under `platform`. */
+export function workloadValuesPolicy(tenant: Pick<Tenant, 'slug' | 'model' | 'domain'>, platform: PlatformConfig): WorkloadValuesPolicy {
+  const k8s = platform.kubernetes;
+  return {
+    hosts: [`${tenant.domain.subdomain ?? tenant.slug}.${platform.baseDomain}`, ...(tenant.domain.custom ? [tenant.domain.custom] : [])],
+    allowedIngressAnnotations: k8s.ingress.allowedAnnotations,
+    allowedImageRegistries: k8s.allowedImageRegistries,
+    platformImageRepository: imageRepositoryOf(k8s.appImage),
+    platformImageOnly: tenant.model === 'pool',
+  };
+}
+
+/** A values problem as a registry problem at `base` + its path, on the key where it is about the key. */
+function locate(yaml: TenantLocation, base: readonly PropertyKey[], p: ValuesProblem): RegistryProblem {
+  const path = [...base, ...p.path];
+  return p.onKey && yaml.keyProblem ? yaml.keyProblem(path, p.message) : yaml.problem(path, p.message);
 }
 
 /** Helm's merge: mappings merge key by key, anything else in `over` replaces what is in `base`. */
@@ -110,7 +142,7 @@ export function mergeHelmValues(base: Record<string, unknown>, over: Record<stri
 }
 
 /** Where a tenant entry came from, to point problems at it: a YAML file, or anything that can (an onboarding request, a database row). */
-export type TenantLocation = Pick<YamlFile, 'file' | 'problem'>;
+export type TenantLocation = Pick<YamlFile, 'file' | 'problem'> & Partial<Pick<YamlFile, 'keyProblem'>>;
 
 /**
  * Rules that span fields or files: uniqueness, model/compliance, residency, plan limits. Exported
@@ -138,7 +170,10 @@ export function checkRegistryRules(parsed: readonly { tenant: Tenant; yaml: Tena
 
     if ((t.compliance.hipaa || t.compliance.pci) && (t.workload.egress?.length ?? 0) > 0) {
       problems.push(yaml.problem(['workload', 'egress'], 'HIPAA and PCI tenants may reach only their database and DNS; remove the extra egress'));
+    } else if (platform && t.region in platform.regions) {
+      for (const p of egressRuleProblems(t.workload.egress ?? [], egressPolicyFor(platform, t.region))) problems.push(locate(yaml, ['workload', 'egress'], p));
     }
+    if (platform) for (const p of workloadValuesProblems(t.workload.values ?? {}, workloadValuesPolicy(t, platform))) problems.push(locate(yaml, ['workload', 'values'], p));
     for (const regime of ['hipaa', 'pci'] as const) {
       if (t.compliance[regime] && t.model !== 'silo') {
         problems.push(yaml.problem(['model'], `${regime.toUpperCase()} tenants must use the silo model (a dedicated database), not ${t.model}`));
@@ -162,9 +197,6 @@ export function checkRegistryRules(parsed: readonly { tenant: Tenant; yaml: Tena
       if (value !== undefined && parseQuantity(value) > parseQuantity(profile.quotaCeiling[key])) {
         problems.push(yaml.problem(['quotas', key], `${value} exceeds the ${t.plan} plan ceiling of ${profile.quotaCeiling[key]}`));
       }
-    }
-    for (const key of Object.keys(t.workload.values ?? {})) {
-      if (PLATFORM_ENFORCED_VALUES.includes(key)) problems.push(yaml.problem(['workload', 'values', key], 'is set by the platform (identity, database, security and placement) and cannot be overridden'));
     }
     if (t.quotas.pods !== undefined && t.quotas.pods > profile.quotaCeiling.pods) {
       problems.push(yaml.problem(['quotas', 'pods'], `${t.quotas.pods} exceeds the ${t.plan} plan ceiling of ${profile.quotaCeiling.pods}`));

@@ -1,5 +1,25 @@
 import { z } from 'zod';
 import { CIDR_PATTERN, REGION_PATTERN } from './tenant-schema';
+import { ANNOTATION_KEY, controllerAnnotationProblem } from './workload-values';
+
+/** An IPv4 CIDR other than the whole internet. */
+const Ipv4Cidr = z
+  .string()
+  .regex(CIDR_PATTERN, { message: 'must be an IPv4 CIDR such as "10.0.32.0/20"' })
+  .refine((c) => !c.endsWith('/0'), { message: 'must not be the whole internet' });
+
+/**
+ * The cluster's own address ranges. Tenant egress may not overlap any of them (a tenant reaching
+ * another tenant's pods, the services or the nodes directly would bypass every other policy).
+ */
+export const ClusterCidrsSchema = z
+  .strictObject({
+    pods: z.array(Ipv4Cidr).min(1).describe('Pod CIDRs of the cluster (with the VPC CNI: the subnets pods take addresses from).'),
+    services: z.array(Ipv4Cidr).min(1).describe('Service CIDR of the cluster (EKS: 10.100.0.0/16 or 172.20.0.0/16 unless set).'),
+    nodes: z.array(Ipv4Cidr).min(1).describe('Node CIDRs: the VPC or its node subnets (this also covers the private API server endpoint and the VPC resolver).'),
+    apiServer: z.array(Ipv4Cidr).default([]).describe('Addresses of the API server endpoint outside the node ranges (the public endpoint, if enabled): refused on every port.'),
+  })
+  .describe("The cluster's address ranges, refused as tenant egress destinations. Unset: every private range (RFC 1918 and 100.64.0.0/10) counts as the cluster's.");
 
 const ID = (prefix: string) =>
   z.string().regex(new RegExp(`^${prefix}-[0-9a-f]{8,17}$`), { message: `must be an AWS id such as "${prefix}-0123456789abcdef0"` });
@@ -11,13 +31,14 @@ export const RegionNetworkSchema = z
     workloadSecurityGroupId: ID('sg').describe("Security group of the cluster's workloads; only it may reach tenant databases."),
     clusterName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/).describe('EKS cluster the tenant namespaces live in.'),
     databaseSubnetCidrs: z
-      .array(z.string().regex(CIDR_PATTERN, { message: 'must be an IPv4 CIDR such as "10.0.32.0/20"' }).refine((c) => !c.endsWith('/0'), { message: 'must not be the whole internet' }))
+      .array(Ipv4Cidr)
       .min(1, { message: 'needs the CIDR of every private subnet that holds databases' })
       .describe("CIDRs of the database subnets: the only place tenant namespaces may open connections to (NetworkPolicy egress)."),
     oidcProviderArn: z
       .string()
       .regex(/^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider\/oidc\.eks\.[a-z0-9-]+\.amazonaws\.com\/id\/[A-Za-z0-9]+$/, { message: 'must be the ARN of the EKS cluster\'s IAM OIDC provider' })
       .describe("IAM OIDC provider of the EKS cluster, for the per-tenant roles that read a tenant's secrets (IRSA)."),
+    clusterCidrs: ClusterCidrsSchema.optional(),
   })
   .describe('Network and cluster inputs of one region (created outside this project).');
 
@@ -40,8 +61,6 @@ export const StateSchema = z
     }),
   ])
   .describe('Where Terraform state lives. The S3 backend locks with a lock file (use_lockfile).');
-
-const IMAGE = /^[a-z0-9][a-z0-9._/-]*(?::[A-Za-z0-9._-]{1,128})?(?:@sha256:[a-f0-9]{64})?$/;
 
 /** A Kubernetes object name that is also a DNS label (ServiceAccount, ConfigMap, Secret names here). */
 const K8S_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -96,6 +115,38 @@ export const PostApplyJobSchema = z
   })
   .describe('Run each tenant\'s post-apply hooks as a Helm hook Job of its platform release, in kubernetes.releaseNamespace (never in the tenant namespace). Unset: no Job; run `tenancy post-apply` from the pipeline host.');
 
+const AnnotationKey = z.string().regex(ANNOTATION_KEY, { message: 'must be an annotation key such as "nginx.ingress.kubernetes.io/proxy-body-size"' });
+
+export const IngressSchema = z
+  .strictObject({
+    className: z.string().regex(K8S_NAME, { message: K8S_NAME_MESSAGE }).optional().describe("IngressClass of every tenant Ingress; unset: the cluster's default class. Tenants cannot choose another."),
+    annotations: z
+      .record(AnnotationKey, z.string().max(4096).refine((v) => !/[$%]\{/.test(v), { message: 'must not contain "${" or "%{" (the values reach Terraform in the platform\'s layer, which is not escaped)' }))
+      .default({}).describe('Annotations the platform puts on every tenant Ingress (e.g. a cert-manager issuer); they win over a tenant\'s.'),
+    allowedAnnotations: z
+      .array(
+        AnnotationKey.superRefine((key, ctx) => {
+          const problem = controllerAnnotationProblem(key);
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+      )
+      .max(50)
+      .default([])
+      .describe('Annotation keys tenants may set on their Ingress (exact keys, e.g. "nginx.ingress.kubernetes.io/proxy-body-size"). Snippets, external auth, aliases, mirrors and secret references are refused here: they run in the shared controller.'),
+  })
+  .describe('The ingress side of every tenant: class and annotations come from here, never from tenant values.');
+
+/** A registry, or a path prefix in one, tenant images may come from: "ghcr.io/acme", "123456789012.dkr.ecr.us-east-1.amazonaws.com". */
+const REGISTRY_PREFIX = /^[a-z0-9]+(?:[.-][a-z0-9]+)*(?::[0-9]{1,5})?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+
+export const EgressExceptionSchema = z
+  .strictObject({
+    cidr: Ipv4Cidr.describe('Destination tenants may reach although it is reserved (a block inside it is allowed too).'),
+    ports: z.array(z.int().min(1).max(65535)).min(1).max(20).describe('TCP ports the exception covers.'),
+    reason: z.string().trim().min(10, { message: 'must say why tenants may reach it (at least 10 characters)' }).max(500).describe('Why tenants may reach it, for the reviewer.'),
+  })
+  .describe('An explicit exception to the reserved egress destinations.');
+
 export const KubernetesSchema = z
   .strictObject({
     enabled: z
@@ -111,8 +162,20 @@ export const KubernetesSchema = z
       })
       .default({ labelKey: 'tenancy.io/dedicated', labelValue: 'pci', taintKey: 'tenancy.io/dedicated' })
       .describe('Nodes reserved for PCI tenants: label (node affinity) and NoSchedule taint (toleration).'),
-    pgbouncerImage: z.string().regex(IMAGE).default('edoburu/pgbouncer:v1.23.1-p3').describe('PgBouncer image of silo tenants; pin a tag or digest.'),
-    appImage: z.string().regex(IMAGE).default('ghcr.io/cdktf-tenancy/tenant-app:0.1.0').describe('Image of the tenant workload; pin a tag or digest.'),
+    pgbouncerImage: PinnedImage.default('edoburu/pgbouncer:v1.23.1-p3').describe('PgBouncer image of silo tenants; pinned by a version tag or a digest.'),
+    appImage: PinnedImage.default('ghcr.io/cdktf-tenancy/tenant-app:0.1.0').describe("Image of the tenant workload, pinned by a version tag or a digest; tenants may change only its tag or digest unless allowedImageRegistries lets them use another repository."),
+    allowedImageRegistries: z
+      .array(z.string().regex(REGISTRY_PREFIX, { message: 'must be a registry host or host/path prefix such as "ghcr.io/acme"' }))
+      .max(50)
+      .default([])
+      .describe("Registries (or path prefixes in them) tenant values may take images from, besides appImage's repository; images are always pinned. Pool tenants run appImage's repository only."),
+    ingress: IngressSchema.default({ annotations: {}, allowedAnnotations: [] }),
+    egress: z
+      .strictObject({
+        allow: z.array(EgressExceptionSchema).max(50).default([]).describe('Reserved destinations tenants may reach anyway (e.g. a NodeLocal DNS cache on 169.254.20.10:53).'),
+      })
+      .default({ allow: [] })
+      .describe('Tenant egress (workload.egress) never reaches link-local and metadata addresses, loopback, the cluster ranges, the database subnets or control-plane ports, except what is listed here.'),
     chartVersion: z.string().regex(/^[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?$/).default('0.1.0').describe('Version of the tenant-app chart every tenant release is pinned to.'),
     chartRepository: z.string().regex(/^(?:https|oci):\/\/[^\s]+$/).optional().describe('Chart repository holding tenant-app and tenant-platform; unset: the charts in charts/.'),
     releaseNamespace: z.string().regex(/^(?!tenant-)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, { message: 'must be a namespace name that does not start with "tenant-"' }).default('tenancy-system').describe('Namespace (created with the cluster) that records each tenant\'s platform release; the release creates the tenant namespace itself.'),

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { cdktfNumberTokenIn } from '../terraform-literal';
+import { WorkloadValuesSchema } from './workload-values';
 
 /**
  * The tenant registry's schema: one YAML file per tenant under `tenants/`.
@@ -20,6 +22,16 @@ export const RESERVED_SLUGS: ReadonlySet<string> = new Set([
   'system', 'default', 'public', 'root', 'postgres', 'pgbouncer', 'template', 'internal',
   'kube', 'cluster', 'monitoring', 'billing', 'control-plane', 'shared', 'pool', 'bridge', 'silo',
 ]);
+
+/**
+ * Identifiers (id, slug, domains) are built into names and values unescaped, so none may hold a
+ * number that cdktf reads as one of its encoded tokens ("x-8109562212591421e283"): it would put one
+ * of the stack's Terraform references in its place, or fail every tenant's synth.
+ */
+const noCdktfToken = (s: string, ctx: z.RefinementCtx) => {
+  const run = cdktfNumberTokenIn(s.toLowerCase());
+  if (run) ctx.addIssue({ code: 'custom', message: `must not contain "${run}": cdktf reads that number as one of its encoded tokens and would put a Terraform reference in its place` });
+};
 
 export const PLANS = ['free', 'starter', 'pro', 'enterprise'] as const;
 export type Plan = (typeof PLANS)[number];
@@ -87,18 +99,20 @@ export const DomainSchema = z
       .string()
       .regex(DNS_LABEL, { message: 'must be one DNS label: lowercase letters, digits and inner hyphens, at most 63 characters' })
       .refine((s) => !RESERVED_SLUGS.has(s), { message: 'is reserved by the platform' })
+      .superRefine(noCdktfToken)
       .optional()
       .describe('Label under the platform base domain; defaults to the slug.'),
     custom: z
       .string()
       .regex(DOMAIN, { message: 'must be a lowercase fully qualified domain name such as "app.example.com"' })
+      .superRefine(noCdktfToken)
       .optional()
       .describe("The tenant's own domain, CNAMEd to the platform."),
   })
   .describe("How the tenant's users reach it.");
 
-/** An IPv4 CIDR block. */
-export const CIDR_PATTERN = /^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\/(?:3[0-2]|[12]?\d)$/;
+/** An IPv4 CIDR block, each number without leading zeros (some parsers read "010" as octal). */
+export const CIDR_PATTERN = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\/(?:3[0-2]|[12]?\d)$/;
 
 export const EgressSchema = z
   .strictObject({
@@ -106,7 +120,7 @@ export const EgressSchema = z
       .string()
       .regex(CIDR_PATTERN, { message: 'must be an IPv4 CIDR such as "203.0.113.0/24"' })
       .refine((c) => !c.endsWith('/0'), { message: 'must not be the whole internet; list the destinations' })
-      .describe('Destination network.'),
+      .describe('Destination network; never link-local or metadata addresses, loopback, the cluster ranges or the database subnets unless platform.yaml kubernetes.egress.allow lists it.'),
     ports: z.array(z.int().min(1).max(65535)).min(1).max(20).describe('TCP ports allowed to it.'),
   })
   .describe('A destination outside the cluster the workload may reach.');
@@ -119,10 +133,9 @@ export const WorkloadSchema = z
       .optional()
       .describe('Destinations beyond the database and DNS the workload may reach; not allowed for HIPAA and PCI tenants.'),
     replicas: z.int().min(0).max(100).optional().describe('Replica count of the tenant workload; defaults to the plan.'),
-    values: z
-      .record(z.string(), z.unknown())
-      .optional()
-      .describe('Helm values for the tenant chart, merged over chart defaults and plan values.'),
+    values: WorkloadValuesSchema.optional().describe(
+      'Helm values for the tenant chart, merged over chart defaults and plan values: only the values a tenant may set (README "Workload values"); hosts, annotations and images are checked against platform.yaml.',
+    ),
   })
   .describe('Overrides for the tenant workload.');
 
@@ -140,6 +153,7 @@ export const TenantSchema = z
     id: z
       .uuid({ message: 'must be a UUID (it is immutable: it keys the Terraform state and billing)' })
       .refine((s) => !/^(?:0{8}-0{4}-0{4}-0{4}-0{12}|f{8}-f{4}-f{4}-f{4}-f{12})$/i.test(s), { message: 'must be a generated UUID, not the nil or max UUID' })
+      .superRefine(noCdktfToken)
       // One spelling everywhere: the id keys the state file, so case must not start a new state.
       .transform((s) => s.toLowerCase())
       .describe('Immutable tenant id (UUID).'),
@@ -149,6 +163,7 @@ export const TenantSchema = z
         message: `must be 3-${SLUG_MAX_LENGTH} characters: lowercase letters and digits, single inner hyphens, starting with a letter`,
       })
       .refine((s) => !RESERVED_SLUGS.has(s), { message: 'is reserved by the platform' })
+      .superRefine(noCdktfToken)
       .describe('Short name used in schema, role, namespace and resource names.'),
     company: z
       .string()
@@ -179,7 +194,15 @@ export type TenantInput = z.input<typeof TenantSchema>;
 /** The JSON Schema for editors (`# yaml-language-server: $schema=...`). */
 export function tenantJsonSchema(): Record<string, unknown> {
   return {
-    ...z.toJSONSchema(TenantSchema, { io: 'input' }),
+    ...z.toJSONSchema(TenantSchema, {
+      io: 'input',
+      // The workload values are allowlists (a loose object refined key by key, for the messages):
+      // to an editor, a key outside the allowlist is simply not allowed.
+      override: (ctx) => {
+        const additional = ctx.jsonSchema.additionalProperties;
+        if (ctx.jsonSchema.type === 'object' && ctx.jsonSchema.properties && typeof additional === 'object' && Object.keys(additional).length === 0) ctx.jsonSchema.additionalProperties = false;
+      },
+    }),
     $id: 'https://github.com/cdktf-tenancy/tenant.schema.json',
     title: 'Tenant',
   };

@@ -119,6 +119,9 @@ export class YamlFile {
         for (const key of issue.keys) problems.push(this.keyProblem([...issue.path, key], 'unknown field'));
       } else if (issue.code === 'invalid_key') {
         problems.push(this.keyProblem(issue.path, issue.issues[0]?.message ?? issue.message));
+      } else if (issue.code === 'custom' && (issue.params as { onKey?: boolean } | undefined)?.onKey) {
+        // A refinement about the field itself (a key that is not allowed), not about its value.
+        problems.push(this.keyProblem(issue.path, issue.message));
       } else {
         problems.push(this.problem(issue.path, issue.message));
       }

@@ -94,9 +94,18 @@ test('a namespace without a quota fails the synth with TENANCY-K8S-4', () => {
   nothingWritten();
 });
 
-test('a NetworkPolicy widened through the registry (0.0.0.0/1 passes the registry and the construct) fails with TENANCY-K8S-3', () => {
+test('a NetworkPolicy widened to 0.0.0.0/1: the registry refuses it, and past the registry and the construct (an escape hatch) TENANCY-K8S-3 fails the synth', () => {
   const globex = project.readTenant('globex');
   project.writeTenant({ ...globex, workload: { ...(globex.workload as object), egress: [{ cidr: '0.0.0.0/1', ports: [443] }, { cidr: '128.0.0.0/1', ports: [443] }] } });
+  expect(() => synthesize({ root: project.root })).toThrow(/workload\.egress\[0\]\.cidr: overlaps/);
+  nothingWritten();
+
+  project.writeTenant(globex);
+  editStacks((stacks) => {
+    const ns = tenantStackOf(stacks, 'globex').namespace!;
+    const egress = [...(ns.values.egress as object[]), { cidr: '0.0.0.0/1', ports: [443] }, { cidr: '128.0.0.0/1', ports: [443] }];
+    ns.release.addOverride('values', [JSON.stringify({ ...ns.values, egress })]);
+  });
   const error = policyFailure({ root: project.root });
   expect(error.findings.map((f) => [f.ruleId, f.path])).toEqual([
     ['TENANCY-K8S-3', 'tenant-globex/namespace/release'],
@@ -120,10 +129,11 @@ test('default deny turned off by an override fails with TENANCY-K8S-2; every fin
 
 test('`cdktf synth` (dist/main.js) exits non-zero, lists the finding and writes nothing', () => {
   const globex = project.readTenant('globex');
-  project.writeTenant({ ...globex, workload: { egress: [{ cidr: '10.0.0.0/8', ports: [443] }] } });
+  // A public /8: nothing the registry reserves, but wider than the policy allows.
+  project.writeTenant({ ...globex, workload: { egress: [{ cidr: '11.0.0.0/8', ports: [443] }] } });
   const run = spawnSync(process.execPath, [join(REPO_ROOT, 'dist', 'main.js')], { cwd: project.root, encoding: 'utf8', env: { ...process.env, CHECKPOINT_DISABLE: '1' } });
   expect(run.status).toBe(1);
   expect(run.stderr).toContain('Synthesis failed; nothing was written.');
-  expect(run.stderr).toContain('[TENANCY-K8S-3] tenant-globex/namespace/release: egress to 10.0.0.0/8 opens /8, wider than /16');
+  expect(run.stderr).toContain('[TENANCY-K8S-3] tenant-globex/namespace/release: egress to 11.0.0.0/8 opens /8, wider than /16');
   nothingWritten();
 });

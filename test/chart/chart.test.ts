@@ -252,14 +252,14 @@ describe('rendering (approximate Helm, see render.ts)', () => {
     });
   });
 
-  test('without a credentials Secret there are no credential variables; extraEnv is appended', () => {
+  test('without a credentials Secret there are no credential variables; extraEnv comes first, so the platform\'s variables win any duplicate', () => {
     const env = envOf(onlyManifest(render({ extraEnv: [{ name: 'FEATURE_REPORTING', value: 'true' }] }), 'Deployment'));
     expect(env).not.toHaveProperty('DATABASE_USER');
     expect(env).not.toHaveProperty('DATABASE_PASSWORD');
     expect(env.FEATURE_REPORTING).toBe('true');
     expect(Object.keys(env)).toEqual([
-      'TENANT_ID', 'TENANT_SLUG', 'TENANT_PLAN', 'TENANT_MODEL', 'DATABASE_HOST', 'DATABASE_PORT', 'DATABASE_NAME',
-      'DATABASE_SSLMODE', 'DATABASE_SCHEMA', 'DATABASE_TENANT_SETTING', 'FEATURE_REPORTING',
+      'FEATURE_REPORTING', 'TENANT_ID', 'TENANT_SLUG', 'TENANT_PLAN', 'TENANT_MODEL', 'DATABASE_HOST', 'DATABASE_PORT', 'DATABASE_NAME',
+      'DATABASE_SSLMODE', 'DATABASE_SCHEMA', 'DATABASE_TENANT_SETTING',
     ]);
   });
 

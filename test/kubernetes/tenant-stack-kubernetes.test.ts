@@ -150,7 +150,7 @@ describe.each(live.map((t) => [t.slug, t] as const))('tenant %s: Kubernetes side
 
 test('a tenant override of a platform-enforced value is rejected by the construct', () => {
   const t = live.find((x) => x.slug === 'acme')!;
-  expect(() => build({ ...t, workload: { ...t.workload, values: { tenant: { id: live[1].id } } } })).toThrow(/values tenant are set by the platform/);
+  expect(() => build({ ...t, workload: { ...t.workload, values: { tenant: { id: live[1].id } } } })).toThrow(/values tenant: is set by the platform/);
 });
 
 test('the sample tenants\' own values use only values the chart has', () => {

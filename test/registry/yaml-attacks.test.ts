@@ -108,8 +108,8 @@ describe('aliases, tags and merge keys', () => {
   });
 
   test('a few ordinary aliases are allowed', () => {
-    const reg = expectAccepted({ tenants: { 'acme.yaml': tenantYaml({ company: '&name Acme Corp' }, 'workload:\n  values:\n    displayName: *name\n    title: *name\n') } });
-    expect(reg.tenants[0].workload.values).toEqual({ displayName: 'Acme Corp', title: 'Acme Corp' });
+    const reg = expectAccepted({ tenants: { 'acme.yaml': tenantYaml({ company: '&name Acme Corp' }, 'workload:\n  values:\n    podAnnotations:\n      displayName: *name\n      title: *name\n') } });
+    expect(reg.tenants[0].workload.values).toEqual({ podAnnotations: { displayName: 'Acme Corp', title: 'Acme Corp' } });
   });
 });
 

@@ -58,3 +58,15 @@ ServiceAccount of the pods: created by the namespace construct, not by this char
 {{- define "tenant-app.serviceAccountName" -}}
 {{- default "default" .Values.serviceAccount.name }}
 {{- end }}
+
+{{/*
+The container image: repository and tag, or repository[:tag]@digest when a digest pins it.
+*/}}
+{{- define "tenant-app.image" -}}
+{{- $repository := required "image.repository is required" .Values.image.repository -}}
+{{- if .Values.image.digest -}}
+{{- $repository }}{{ with .Values.image.tag }}:{{ . }}{{ end }}@{{ .Values.image.digest }}
+{{- else -}}
+{{- $repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+{{- end }}
