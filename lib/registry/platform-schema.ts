@@ -176,7 +176,7 @@ export const KubernetesSchema = z
       })
       .default({ allow: [] })
       .describe('Tenant egress (workload.egress) never reaches link-local and metadata addresses, loopback, the cluster ranges, the database subnets or control-plane ports, except what is listed here.'),
-    chartVersion: z.string().regex(/^[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?$/).default('0.1.0').describe('Version of the tenant-app chart every tenant release is pinned to.'),
+    chartVersion: z.string().regex(/^[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?$/).default('0.2.0').describe('Version of the tenant-app chart every tenant release is pinned to.'),
     chartRepository: z.string().regex(/^(?:https|oci):\/\/[^\s]+$/).optional().describe('Chart repository holding tenant-app and tenant-platform; unset: the charts in charts/.'),
     releaseNamespace: z.string().regex(/^(?!tenant-)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, { message: 'must be a namespace name that does not start with "tenant-"' }).default('tenancy-system').describe('Namespace (created with the cluster) that records each tenant\'s platform release; the release creates the tenant namespace itself.'),
     rdsCaConfigMap: z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/).optional().describe('ConfigMap (in each tenant namespace) with the RDS CA bundle as ca.pem; set it to verify the server certificate (verify-full), otherwise PgBouncer encrypts with sslmode require.'),

@@ -25,7 +25,7 @@ const envOf = (deployment: Record<string, any>): Record<string, any> =>
 describe('chart files', () => {
   test('Chart.yaml: apiVersion v2, tenant-app, application, a semver version and an appVersion', () => {
     const chart = loadChartYaml();
-    expect(chart).toMatchObject({ apiVersion: 'v2', name: 'tenant-app', type: 'application', version: '0.1.0' });
+    expect(chart).toMatchObject({ apiVersion: 'v2', name: 'tenant-app', type: 'application', version: '0.2.0' });
     // semver.org's regular expression
     expect(chart.version).toMatch(/^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/);
     expect(typeof chart.appVersion).toBe('string');
