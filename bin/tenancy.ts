@@ -3,6 +3,7 @@
 // Each command lives in lib/cli/<name>-command.ts and registers itself on the program.
 import { Command, CommanderError } from 'commander';
 import { registerAuditCommand } from '../lib/cli/audit-command';
+import { registerAuditLogCommand } from '../lib/cli/audit-log-command';
 import { registerComplianceCommand } from '../lib/cli/compliance-command';
 import { registerMigrateCommand } from '../lib/cli/migrate-command';
 import { registerPostApplyCommand } from '../lib/cli/post-apply-command';
@@ -18,7 +19,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerPostApplyCommand(program);
   registerMigrateCommand(program);
-  registerAuditCommand(program);
+  registerAuditLogCommand(registerAuditCommand(program));
   registerComplianceCommand(program);
   registerOnboardCommand(program);
   registerOffboardCommand(program);

@@ -33,7 +33,7 @@ export function addLifecycleOptions(command: Command): Command {
     .option('--platform-outputs <file>', 'outputs of the platform stacks, `cdktf output --outputs-file` (env TENANCY_PLATFORM_OUTPUTS)')
     .option('--secrets-file <file>', 'JSON map of secret references to {username, password} (env TENANCY_SECRETS_FILE; default: AWS Secrets Manager)')
     .option('--ssl-ca <file>', 'CA bundle of the database certificates (env TENANCY_SSL_CA)')
-    .option('--insecure-no-tls', 'databases without TLS, local development only (env TENANCY_INSECURE_NO_TLS=1)')
+    .option('--insecure-no-tls', 'databases, the control plane included, without TLS: local development only (env TENANCY_INSECURE_NO_TLS=1)')
     .option('--migrations <dir>', 'directory holding tenant/, pool/ and control-plane/ (env TENANCY_MIGRATIONS)')
     .option('--actor <name>', 'who acts, in the audit log (env TENANCY_ACTOR)')
     .option('--json', 'JSON on stdout (the default when stdout is not a terminal)');

@@ -1,6 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Argument, CommanderError, InvalidArgumentError, type Command } from 'commander';
+import type { PoolConfig } from 'pg';
+import { controlPlaneConnection, ControlPlaneTlsError } from '../control-plane/connection';
 import { loadMigrationSets, MigrationLoadError } from '../migrate/migration-set';
 import { listTenantTargets, recordRun } from '../migrate/control-plane';
 import { MIGRATE_DEFAULTS, migrateTargets } from '../migrate/runner';
@@ -93,6 +95,13 @@ async function runMigrate(direction: 'up' | 'down', options: MigrateCliOptions, 
   const credentialsUrl = options.tenantCredentialsUrl ?? io.env.TENANCY_TENANT_CREDENTIALS_URL;
   if (direction === 'down' && options.to === undefined) usage('down needs --to <version> (the version to go back to; 0 reverts everything)');
   if (!options.targets && !controlPlaneUrl) usage('give --targets <file> or --control-plane-url <url>');
+  let controlPlane: PoolConfig | undefined;
+  try {
+    controlPlane = controlPlaneUrl ? controlPlaneConnection(controlPlaneUrl, { env: io.env, applicationName: 'tenancy-migrate' }) : undefined;
+  } catch (e) {
+    if (e instanceof ControlPlaneTlsError) usage(e.message);
+    throw e;
+  }
 
   let migrations;
   try {
@@ -110,7 +119,7 @@ async function runMigrate(direction: 'up' | 'down', options: MigrateCliOptions, 
       if (missing.length) usage(`--tenant ${missing.join(', ')}: not in ${options.targets}`);
       if (options.tenant.length) targets = targets.filter((t) => t.slug !== undefined && options.tenant.includes(t.slug));
     } else {
-      targets = await listTenantTargets({ connectionString: controlPlaneUrl }, { credentialsUrl, slugs: options.tenant });
+      targets = await listTenantTargets(controlPlane!, { credentialsUrl, slugs: options.tenant });
     }
   } catch (e) {
     if (e instanceof TargetsFileError || e instanceof TargetError) usage(e.message);
@@ -148,7 +157,7 @@ async function runMigrate(direction: 'up' | 'down', options: MigrateCliOptions, 
   let recordError: string | undefined;
   if (controlPlaneUrl) {
     try {
-      await recordRun({ connectionString: controlPlaneUrl }, run, { actor: options.actor ?? io.env.TENANCY_ACTOR ?? io.env.USER ?? 'tenancy-cli' });
+      await recordRun(controlPlane!, run, { actor: options.actor ?? io.env.TENANCY_ACTOR ?? io.env.USER ?? 'tenancy-cli' });
     } catch (e) {
       recordError = `could not record the run in the control plane: ${(e as Error).message}`;
     }

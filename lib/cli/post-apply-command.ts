@@ -6,6 +6,7 @@ import { Pool, type PoolConfig } from 'pg';
 import { billingHook } from '../billing/billing-hook';
 import type { BillingProfile } from '../billing/billing-tenant';
 import { ControlPlane } from '../control-plane/control-plane';
+import { controlPlaneConnection as controlPlaneUrlConnection, ControlPlaneTlsError } from '../control-plane/connection';
 import { builtinHooks } from '../hooks/builtin-hooks';
 import { DatabaseConnector } from '../hooks/database-connector';
 import { DeployOutputsError, parseDeployOutputs, type DeployOutputs } from '../hooks/deploy-outputs';
@@ -178,7 +179,14 @@ function readOutputs(files: readonly string[], usage: (message: string) => never
 
 async function controlPlaneConnection(options: PostApplyCliOptions, io: MigrateCommandIo, outputs: DeployOutputs, databases: DatabaseConnector, usage: (message: string) => never): Promise<PoolConfig> {
   const url = options.controlPlaneUrl ?? io.env.TENANCY_CONTROL_PLANE_URL;
-  if (url) return { connectionString: url };
+  if (url) {
+    try {
+      return controlPlaneUrlConnection(url, { env: io.env, insecureNoTls: options.insecureNoTls || undefined });
+    } catch (e) {
+      if (e instanceof ControlPlaneTlsError) return usage(e.message);
+      throw e;
+    }
+  }
   const homes = [...outputs.platforms.values()].filter((p) => p.controlPlane);
   if (homes.length !== 1) return usage(`no control plane: give --control-plane-url, or the outputs of the platform stack holding the control plane (found ${homes.length})`);
   const cp = homes[0].controlPlane!;

@@ -1,6 +1,7 @@
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { Pool } from 'pg';
+import { controlPlaneConnection, ControlPlaneTlsError } from '../control-plane/connection';
 import { assertSafeSlug } from '../naming';
 import { tenantStatuses, type TenantStatusView } from '../onboarding/status';
 import { defaultIo, usageFor } from './lifecycle-options';
@@ -29,7 +30,14 @@ export function registerStatusCommand(program: Command, io: MigrateCommandIo = d
           usage((e as Error).message);
         }
       }
-      const pool = new Pool({ connectionString: url, max: 1, application_name: 'tenancy-status' });
+      let config;
+      try {
+        config = controlPlaneConnection(url!, { env: io.env, applicationName: 'tenancy-status' });
+      } catch (e) {
+        if (e instanceof ControlPlaneTlsError) usage(e.message);
+        throw e;
+      }
+      const pool = new Pool({ ...config, max: 1 });
       try {
         const statuses = await tenantStatuses(pool, slug);
         if (slug !== undefined && statuses.length === 0) usage(`no tenant ${slug} in the control plane`);

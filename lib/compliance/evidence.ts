@@ -1,4 +1,6 @@
-import { Client, type ClientConfig } from 'pg';
+import { Client, type ClientBase, type ClientConfig } from 'pg';
+import { describeVerification, verifyAuditChain, type ChainVerification } from '../control-plane/audit-chain';
+import { controlPlaneConnection } from '../control-plane/connection';
 import { readStates } from '../migrate/state';
 import { POOL_DEFAULTS } from '../pool/provision';
 import { auditRls, type RlsAuditReport } from '../pool/rls-audit';
@@ -25,6 +27,8 @@ export interface EvidenceOptions {
   readonly pools?: readonly PoolConnection[];
   /** The pool application role the RLS audit checks. @default "pool_app" */
   readonly poolAppRole?: string;
+  /** Allow a plaintext control-plane connection (local development). @default env TENANCY_INSECURE_NO_TLS === '1' */
+  readonly insecureNoTls?: boolean;
 }
 
 export interface MigrationEvidence {
@@ -46,8 +50,17 @@ export interface AuditLogEvidence {
   /** Hook runs recorded for the tenant, and how many of them the audit log has (hook.succeeded / hook.failed). */
   readonly hookRuns: number;
   readonly hookRunsAudited: number;
-  /** The audit log's triggers refuse UPDATE, DELETE and TRUNCATE. */
+  /**
+   * Append-only enforced: the log and its schema are owned by a role that cannot log in, no login
+   * role (superusers aside) is a member of that owner or may UPDATE, DELETE, TRUNCATE (or add
+   * triggers to) the log, nor is the role reading this evidence; the append-only triggers are
+   * enabled; and the hash chain verifies. Never from the triggers alone.
+   */
   readonly appendOnly: boolean;
+  /** Why it is not (empty when it is). */
+  readonly appendOnlyProblems: readonly string[];
+  /** The hash chain as verified now (its head is the anchor for a later `tenancy audit log --verify --anchor`). */
+  readonly chain: ChainVerification | null;
 }
 
 export interface ControlPlaneEvidence {
@@ -97,7 +110,7 @@ export async function collectEvidence(tenants: readonly Tenant[], options: Evide
   );
   if (options.controlPlaneUrl) {
     try {
-      const byId = await readControlPlane(options.controlPlaneUrl, tenants.map((t) => t.id));
+      const byId = await readControlPlane(controlPlaneConnection(options.controlPlaneUrl, { insecureNoTls: options.insecureNoTls, applicationName: 'tenancy-compliance' }), tenants.map((t) => t.id));
       for (const t of tenants) {
         const part = parts.get(t.slug)!;
         part.controlPlane = byId.get(t.id)!;
@@ -155,7 +168,7 @@ function controlPlaneProblems(t: Tenant, cp: ControlPlaneEvidence): string[] {
   }
   for (const h of cp.hooks) if (h.status !== 'succeeded') problems.push(`the last ${h.hook} hook run ${h.status}`);
   const log = cp.auditLog;
-  if (!log.appendOnly) problems.push('the audit log is not append-only (its triggers are missing or disabled)');
+  if (!log.appendOnly) problems.push(`the audit log is not append-only: ${log.appendOnlyProblems.join('; ')}`);
   if (!log.actions['tenant.registered']) problems.push('the audit log has no tenant.registered entry');
   if (log.hookRunsAudited < log.hookRuns) problems.push(`${log.hookRuns - log.hookRunsAudited} of ${log.hookRuns} hook runs have no audit-log entry`);
   return problems;
@@ -167,7 +180,8 @@ async function withReadOnly<T>(config: ClientConfig, fn: (c: Client) => Promise<
   const client = new Client({ application_name: 'tenancy-compliance', ...config });
   await client.connect();
   try {
-    await client.query('BEGIN READ ONLY');
+    // One snapshot: the audit chain and its head are read consistently.
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const out = await fn(client);
     await client.query('COMMIT');
     return out;
@@ -176,8 +190,8 @@ async function withReadOnly<T>(config: ClientConfig, fn: (c: Client) => Promise<
   }
 }
 
-async function readControlPlane(url: string, ids: readonly string[]): Promise<Map<string, ControlPlaneEvidence>> {
-  return withReadOnly({ connectionString: url }, async (c) => {
+async function readControlPlane(config: ClientConfig, ids: readonly string[]): Promise<Map<string, ControlPlaneEvidence>> {
+  return withReadOnly(config, async (c) => {
     const tenants = (await c.query<{ id: string; model: string; plan: string; status: string; region: string }>(
       'SELECT id::text, model, plan, status, region FROM tenancy.tenants WHERE id = ANY($1::uuid[])', [ids],
     )).rows;
@@ -196,10 +210,8 @@ async function readControlPlane(url: string, ids: readonly string[]): Promise<Ma
       `SELECT tenant_id::text, action, count(*)::int AS n, min(at) AS first, max(at) AS last FROM tenancy.audit_log
         WHERE tenant_id = ANY($1::uuid[]) GROUP BY tenant_id, action ORDER BY tenant_id, action`, [ids],
     )).rows;
-    const triggers = (await c.query<{ tgname: string }>(
-      `SELECT tgname FROM pg_trigger WHERE tgrelid = 'tenancy.audit_log'::regclass AND NOT tgisinternal AND tgenabled <> 'D'`,
-    )).rows.map((r) => r.tgname);
-    const appendOnly = triggers.includes('audit_log_no_update_delete') && triggers.includes('audit_log_no_truncate');
+    const { appendOnlyProblems, chain } = await auditLogIntegrity(c);
+    const appendOnly = appendOnlyProblems.length === 0;
 
     const out = new Map<string, ControlPlaneEvidence>();
     for (const id of ids) {
@@ -223,11 +235,56 @@ async function readControlPlane(url: string, ids: readonly string[]): Promise<Ma
           hookRuns: hookCounts.find((h) => h.tenant_id === id)?.n ?? 0,
           hookRunsAudited: (counts['hook.succeeded'] ?? 0) + (counts['hook.failed'] ?? 0),
           appendOnly,
+          appendOnlyProblems,
+          chain,
         },
       });
     }
     return out;
   });
+}
+
+/**
+ * Whether the audit log is append-only for everyone who logs in (superusers aside: their edits are
+ * what the chain detects): ownership, privileges, memberships, the triggers, the chain.
+ */
+async function auditLogIntegrity(c: ClientBase): Promise<{ appendOnlyProblems: string[]; chain: ChainVerification | null }> {
+  const problems: string[] = [];
+  const [owner] = (await c.query<{ owner: string; owner_login: boolean; schema_owner: string; schema_owner_login: boolean; reader: string; reader_owns: boolean; chained: boolean }>(
+    `SELECT o.rolname AS owner, o.rolcanlogin AS owner_login, so.rolname AS schema_owner, so.rolcanlogin AS schema_owner_login, current_user AS reader,
+            (current_user = o.rolname OR pg_has_role(current_user, o.oid, 'USAGE')) AS reader_owns,
+            to_regclass('tenancy.audit_log_head') IS NOT NULL AS chained
+       FROM pg_class t JOIN pg_roles o ON o.oid = t.relowner JOIN pg_namespace n ON n.oid = t.relnamespace JOIN pg_roles so ON so.oid = n.nspowner
+      WHERE t.oid = 'tenancy.audit_log'::regclass`,
+  )).rows;
+  if (owner.owner_login) problems.push(`tenancy.audit_log is owned by ${owner.owner}, a role that can log in`);
+  if (owner.schema_owner_login) problems.push(`the schema tenancy is owned by ${owner.schema_owner}, a role that can log in (a schema owner can drop the log)`);
+  if (owner.reader_owns) problems.push(`the role reading this evidence (${owner.reader}) is or can act as the log's owner ${owner.owner}`);
+  const roles = (await c.query<{ role: string; privileges: string[]; member: string | null }>(
+    `SELECT r.rolname AS role,
+            array_remove(ARRAY[${['UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER'].map((p) => `CASE WHEN has_table_privilege(r.oid, t.oid, '${p}') THEN '${p}' END`).join(', ')}], NULL) AS privileges,
+            CASE WHEN pg_has_role(r.oid, t.relowner, 'USAGE') THEN o.rolname WHEN pg_has_role(r.oid, n.nspowner, 'USAGE') THEN so.rolname END AS member
+       FROM pg_roles r, pg_class t JOIN pg_roles o ON o.oid = t.relowner JOIN pg_namespace n ON n.oid = t.relnamespace JOIN pg_roles so ON so.oid = n.nspowner
+      WHERE t.oid = 'tenancy.audit_log'::regclass AND r.rolcanlogin AND NOT r.rolsuper
+      ORDER BY r.rolname`,
+  )).rows;
+  for (const r of roles) {
+    if (r.member) problems.push(`login role ${r.role} is a member of ${r.member} (the owner of the log or of its schema)`);
+    else if (r.privileges.length) problems.push(`login role ${r.role} has ${r.privileges.join(', ')} on tenancy.audit_log`);
+  }
+  const triggers = (await c.query<{ tgname: string }>(
+    `SELECT tgname FROM pg_trigger WHERE tgrelid = 'tenancy.audit_log'::regclass AND NOT tgisinternal AND tgenabled <> 'D'`,
+  )).rows.map((r) => r.tgname);
+  for (const name of ['audit_log_no_update_delete', 'audit_log_no_truncate', 'audit_log_chain']) {
+    if (!triggers.includes(name)) problems.push(`trigger ${name} is missing or disabled`);
+  }
+  if (!owner.chained) {
+    problems.push('the audit log has no hash chain (control-plane migration 0004 is not applied)');
+    return { appendOnlyProblems: problems, chain: null };
+  }
+  const chain = await verifyAuditChain(c);
+  if (!chain.ok) problems.push(describeVerification(chain));
+  return { appendOnlyProblems: problems, chain };
 }
 
 async function readPool(url: string, appRole: string): Promise<PoolEvidence> {

@@ -84,7 +84,7 @@ export function renderStackMarkdown(r: StackReport, referencePath: string): stri
     out.push('### Control plane', '');
     out.push(`- Registered: ${cp.registered ? `yes (${cp.record!.model}, ${cp.record!.plan}, ${cp.record!.region}, status ${cp.record!.status})` : '**no**'}`);
     const log = cp.auditLog;
-    out.push(`- Audit log: ${log.entries} entries${log.firstAt ? ` from ${log.firstAt} to ${log.lastAt}` : ''}; append-only enforced: ${log.appendOnly ? 'yes' : '**no**'}; hook runs audited: ${log.hookRunsAudited} of ${log.hookRuns}`);
+    out.push(`- Audit log: ${log.entries} entries${log.firstAt ? ` from ${log.firstAt} to ${log.lastAt}` : ''}; append-only enforced (ownership, privileges, hash chain): ${log.appendOnly ? 'yes' : `**no** (${log.appendOnlyProblems.join('; ')})`}${log.chain?.head ? `; chain head ${log.chain.head.seq}:${log.chain.head.hash}` : ''}; hook runs audited: ${log.hookRunsAudited} of ${log.hookRuns}`);
     if (Object.keys(log.actions).length) out.push(`- Audited actions: ${Object.entries(log.actions).map(([a, n]) => `${a} ×${n}`).join(', ')}`);
     if (cp.hooks.length) out.push(`- Latest hook runs: ${cp.hooks.map((h) => `${h.hook} ${h.status} at ${h.finishedAt}`).join('; ')}`);
     out.push('');

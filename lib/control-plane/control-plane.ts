@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { secretLikePlacementKeys } from './placement';
 import { appendAudit, inTransaction } from './transaction';
 
 /** A tenant as the control plane records it. */
@@ -38,7 +39,8 @@ export class ControlPlane {
 
   /** Creates or updates a tenant; audited as tenant.registered or tenant.updated (nothing when unchanged). */
   async upsertTenant(t: TenantRecord): Promise<'created' | 'updated' | 'unchanged'> {
-    if ('password' in t.placement) throw new Error(`tenant ${t.slug}: placement must not hold a password`);
+    const secrets = secretLikePlacementKeys(t.placement);
+    if (secrets.length) throw new Error(`tenant ${t.slug}: placement must not hold a secret (${secrets.join(', ')}); store a reference such as secret_ref`);
     return this.transaction(async (c) => {
       const before = await c.query('SELECT slug, model, plan, status, region, placement FROM tenancy.tenants WHERE id = $1 FOR UPDATE', [t.id]);
       const row = { slug: t.slug, model: t.model, plan: t.plan, status: t.status, region: t.region, placement: t.placement };

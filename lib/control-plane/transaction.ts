@@ -16,7 +16,11 @@ export async function inTransaction<T>(pool: Pool, fn: (c: PoolClient) => Promis
   }
 }
 
-/** Appends to the control plane's audit log (append-only), on `c` — inside the transaction of the change it records. */
+/**
+ * Appends to the control plane's audit log, on `c` — inside the transaction of the change it
+ * records. The database chains the entry (seq, prev_hash, hash: migration 0004's trigger) and holds
+ * the chain head until this transaction ends, so keep what follows in the transaction short.
+ */
 export async function appendAudit(c: Pick<ClientBase, 'query'>, actor: string, action: string, tenantId: string | null, details: Record<string, unknown>): Promise<void> {
   await c.query('INSERT INTO tenancy.audit_log (actor, action, tenant_id, details) VALUES ($1, $2, $3, $4)', [actor, action, tenantId, JSON.stringify(details)]);
 }

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import type { PoolConfig } from 'pg';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { controlPlaneConnection } from '../control-plane/connection';
 import { tenantSqlNames } from '../db/sql';
 import { bridgeTarget, controlPlaneTarget, poolTarget, siloTarget, TARGET_KINDS, type MigrationTarget } from './targets';
 
@@ -139,6 +140,8 @@ export function parseTargets(data: unknown, options: { file: string; baseDir: st
           break;
         default:
           if (entry.slug !== undefined || entry.tenantId !== undefined || entry.schema !== undefined || entry.role !== undefined) throw new Error('a control-plane target takes only connection (and name)');
+          // The control plane is reached over TLS only (lib/control-plane/connection.ts).
+          if (connection.connectionString) controlPlaneConnection(connection.connectionString, { env });
           targets.push({ ...controlPlaneTarget({ connection, name: entry.name }), ...extra });
       }
     } catch (e) {

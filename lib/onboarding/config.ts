@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { controlPlaneConnection, ControlPlaneTlsError } from '../control-plane/connection';
 import { LOCK_DEFAULTS } from './lock';
 import { REGISTRY_SOURCE_KINDS, type RegistrySourceKind } from './registry-source';
 import { DEPLOY_MODES, type DeployMode } from './stack-deployer';
@@ -63,6 +64,13 @@ export function lifecycleConfig(env: NodeJS.ProcessEnv, overrides: Partial<Lifec
   if (!DEPLOY_MODES.includes(deploy)) throw new LifecycleConfigError(`TENANCY_DEPLOY must be one of ${DEPLOY_MODES.join(', ')}`);
   const controlPlaneUrl = pick('controlPlaneUrl', env.TENANCY_CONTROL_PLANE_URL);
   if (!controlPlaneUrl) throw new LifecycleConfigError('no control plane: set TENANCY_CONTROL_PLANE_URL (or --control-plane-url)');
+  const insecureNoTls = pick('insecureNoTls', env.TENANCY_INSECURE_NO_TLS === '1' ? true : undefined) ?? false;
+  try {
+    controlPlaneConnection(controlPlaneUrl, { insecureNoTls, env });
+  } catch (e) {
+    if (e instanceof ControlPlaneTlsError) throw new LifecycleConfigError(e.message);
+    throw e;
+  }
   const platformOutputsFile = pick('platformOutputsFile', env.TENANCY_PLATFORM_OUTPUTS);
   const lockTtlMs = pick('lockTtlMs', env.TENANCY_LOCK_TTL_MS ? Number(env.TENANCY_LOCK_TTL_MS) : undefined) ?? LOCK_DEFAULTS.ttlMs;
   return {
@@ -75,7 +83,7 @@ export function lifecycleConfig(env: NodeJS.ProcessEnv, overrides: Partial<Lifec
     platformOutputsFile: platformOutputsFile ? resolve(platformOutputsFile) : '',
     secretsFile: pick('secretsFile', env.TENANCY_SECRETS_FILE),
     sslCaFile: pick('sslCaFile', env.TENANCY_SSL_CA),
-    insecureNoTls: pick('insecureNoTls', env.TENANCY_INSECURE_NO_TLS === '1' ? true : undefined) ?? false,
+    insecureNoTls,
     migrationsDir: pick('migrationsDir', env.TENANCY_MIGRATIONS) ?? defaultMigrationsDir,
     smtpUrl: pick('smtpUrl', env.TENANCY_SMTP_URL),
     mailFrom: pick('mailFrom', env.TENANCY_MAIL_FROM),

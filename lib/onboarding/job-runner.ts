@@ -14,11 +14,8 @@ import { LockLostError, type RedisLock } from './lock';
  *   audited; the lock is checked before every step;
  * - a failing step ends the attempt: the job is marked `failed` with the error, and the next
  *   attempt resumes at that step. Every step must therefore be idempotent: a worker can die after
- *   a step's effect and before its record.
- *
- * Fault injection (tests): `TENANCY_FAULT_EXIT=<step>` makes the process exit (code 86) right after
- * that step is recorded; `TENANCY_FAULT_EXIT=<step>:unrecorded` right after its effect, before the
- * record. The exit is a real `process.exit`, not an exception: nothing after it runs.
+ *   a step's effect and before its record (test/onboarding/fault-injection.test.ts kills a real
+ *   worker process there, through the test's own preload, test/support/fault-exit-preload.js).
  */
 export interface Step<C> {
   readonly name: string;
@@ -62,11 +59,7 @@ export interface RunJobOptions<C extends StepContextBase> {
   /** Called around each step (progress; tests use it to pause a worker at a step). */
   readonly beforeStep?: (step: string, job: LifecycleJob) => Promise<void> | void;
   readonly afterStep?: (step: string, result: Record<string, unknown>, job: LifecycleJob) => void;
-  /** @default process.env.TENANCY_FAULT_EXIT */
-  readonly faultExit?: string;
 }
-
-export const FAULT_EXIT_CODE = 86;
 
 export async function runJob<C extends StepContextBase>(options: RunJobOptions<C>): Promise<JobRunResult> {
   const { store, lock } = options;
@@ -82,7 +75,6 @@ export async function runJob<C extends StepContextBase>(options: RunJobOptions<C
 
   const ran: string[] = [];
   const resumed: string[] = [];
-  const fault = parseFault(options.faultExit ?? process.env.TENANCY_FAULT_EXIT);
   try {
     // Re-read under the lock: another worker may have finished it meanwhile.
     const job = (await store.jobById(options.jobId))!;
@@ -102,12 +94,10 @@ export async function runJob<C extends StepContextBase>(options: RunJobOptions<C
         await options.beforeStep?.(step.name, job);
         const startedAt = new Date();
         const result = await step.run(ctx);
-        if (fault && fault.step === step.name && !fault.recorded) process.exit(FAULT_EXIT_CODE);
         await store.recordStep(job, step.name, position, result, startedAt, step.commitWith ? (c) => step.commitWith!(ctx, c, result) : undefined);
         results.set(step.name, result);
         ran.push(step.name);
         options.afterStep?.(step.name, result, job);
-        if (fault && fault.step === step.name && fault.recorded) process.exit(FAULT_EXIT_CODE);
       }
     } catch (e) {
       const error = e instanceof Error ? e.message : String(e);
@@ -121,10 +111,4 @@ export async function runJob<C extends StepContextBase>(options: RunJobOptions<C
   } finally {
     await handle.release().catch(() => undefined);
   }
-}
-
-function parseFault(spec: string | undefined): { step: string; recorded: boolean } | undefined {
-  if (!spec) return undefined;
-  const [step, when] = spec.split(':');
-  return { step, recorded: when !== 'unrecorded' };
 }

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Pool, type PoolConfig } from 'pg';
 import { ControlPlane } from '../control-plane/control-plane';
+import { controlPlaneConnection } from '../control-plane/connection';
 import { DatabaseConnector } from '../hooks/database-connector';
 import { loadMigrationSets, type MigrationSets } from '../migrate/migration-set';
 import { FAILING_STATUSES } from '../migrate/result';
@@ -58,7 +59,7 @@ export class LifecycleServices {
 
   static async open(config: LifecycleConfig, overrides: LifecycleOverrides = {}, options: { migrateControlPlane?: boolean; poolMax?: number } = {}): Promise<LifecycleServices> {
     const migrations = loadMigrationSets(config.migrationsDir);
-    const cpConfig: PoolConfig = { connectionString: config.controlPlaneUrl, application_name: 'tenancy-lifecycle' };
+    const cpConfig: PoolConfig = controlPlaneConnection(config.controlPlaneUrl, { insecureNoTls: config.insecureNoTls, applicationName: 'tenancy-lifecycle' });
     if (options.migrateControlPlane ?? true) {
       const run = await migrateTargets({ targets: [controlPlaneTarget({ connection: cpConfig })], migrations, concurrency: 1 });
       const cp = run.results[0];

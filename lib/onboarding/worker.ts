@@ -19,7 +19,7 @@ import { onboardingSteps, type OnboardingContext } from './steps';
  */
 export const workerName = () => `${hostname()}/${process.pid}`;
 
-export type StepHooks = Pick<RunJobOptions<never>, 'beforeStep' | 'afterStep' | 'faultExit'>;
+export type StepHooks = Pick<RunJobOptions<never>, 'beforeStep' | 'afterStep'>;
 
 export async function runLifecycleJob(services: LifecycleServices, jobId: string, hooks: StepHooks = {}): Promise<JobRunResult> {
   const job = await services.store.jobById(jobId);

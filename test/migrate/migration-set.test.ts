@@ -180,7 +180,7 @@ targets:
     slug: initech
     connection: { host: initech.example.internal, user: migrator, passwordEnv: INITECH_PW, sslmode: verify-full, sslrootcert: ca.crt }
   - { kind: pool, connection: "postgres://migrator@pool.example.internal/pool", role: pool_owner }
-  - { kind: control-plane, connection: "postgres://migrator@cp.example.internal/control_plane" }
+  - { kind: control-plane, connection: "postgres://migrator@cp.example.internal/control_plane?sslmode=verify-full" }
 `);
     const targets = loadTargetsFile(file, { INITECH_PW: 'p@ss word' });
     expect(targets.map((t) => [t.kind, t.name, t.schema])).toEqual([

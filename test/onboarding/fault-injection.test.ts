@@ -6,13 +6,13 @@ import { bullJobId, LifecycleQueue, redisOptionsFromUrl } from '../../lib/onboar
 import type { LifecycleServices } from '../../lib/onboarding/services';
 import { ONBOARDING_STEPS } from '../../lib/onboarding/step-names';
 import { submitOnboarding, type SubmittedOnboarding } from '../../lib/onboarding/submit';
-import { FAULT_EXIT_CODE } from '../../lib/onboarding/job-runner';
+import { FAULT_EXIT_CODE, faultArgs } from '../support/fault-exit';
 import { repoRoot } from '../support/pool-db';
 import { useLifecycleTestbed } from '../support/lifecycle';
 
 /**
  * Fault injection: a `tenancy worker --job <id>` child process is killed (a real process.exit,
- * TENANCY_FAULT_EXIT) after each onboarding step in turn, then a new child retries the job. Bridge
+ * TEST_FAULT_EXIT through the test's own preload, test/support/fault-exit.ts) after each onboarding step in turn, then a new child retries the job. Bridge
  * tenants die after a step's effect and *before* its record (the retry runs the step again);
  * pool tenants after the record (the retry resumes after it). Every retry completes the job, and
  * each tenant ends with exactly one Stripe customer, one subscription, one schema (bridge), one
@@ -39,7 +39,7 @@ interface ChildResult {
 
 function worker(jobId: string, env: NodeJS.ProcessEnv = {}): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'worker', '--job', jobId], { env: bed().childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...faultArgs(env), CLI, 'worker', '--job', jobId], { env: bed().childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => (stdout += c));
@@ -52,7 +52,7 @@ function worker(jobId: string, env: NodeJS.ProcessEnv = {}): Promise<ChildResult
 const jobLine = (r: ChildResult) => JSON.parse(r.stdout.trim().split('\n').pop()!);
 
 async function killThenRetry(s: SubmittedOnboarding, fault: string): Promise<{ killed: ChildResult; retried: ChildResult }> {
-  const killed = await worker(s.job.id, { TENANCY_FAULT_EXIT: fault });
+  const killed = await worker(s.job.id, { TEST_FAULT_EXIT: fault });
   const retried = await worker(s.job.id);
   return { killed, retried };
 }
@@ -119,7 +119,7 @@ describe('a queue worker that dies mid-job', () => {
     const s = await submitOnboarding(services, queue, { email: 'ops@queue-crash.example', company: 'Queue Crash', plan: 'pro', model: 'pool', region: 'us-east-1', paymentMethod: 'pm_card_visa' });
     // A short BullMQ lock so the takeover happens within the test (production: 60 s).
     const env = { TENANCY_QUEUE_LOCK_MS: '1000' };
-    const first = await queueWorker({ ...env, TENANCY_FAULT_EXIT: 'provision' });
+    const first = await queueWorker({ ...env, TEST_FAULT_EXIT: 'provision' });
     expect(await first.exited).toBe(FAULT_EXIT_CODE);
     const second = await queueWorker(env);
     try {
@@ -136,7 +136,7 @@ describe('a queue worker that dies mid-job', () => {
 /** A `tenancy worker` consuming the queue; resolves once it is ready. */
 function queueWorker(env: NodeJS.ProcessEnv): Promise<{ child: ReturnType<typeof spawn>; exited: Promise<number | null> }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'worker'], { env: bed().childEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [...faultArgs(env), CLI, 'worker'], { env: bed().childEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     let err = '';
     child.stderr!.on('data', (c) => {
