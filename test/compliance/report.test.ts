@@ -21,10 +21,10 @@ const readJson = <T>(file: string): T => JSON.parse(readFileSync(file, 'utf8')) 
 let project: FixtureProject;
 let out: string;
 beforeAll(() => {
-  // The sample registry, with one failing tenant (a /1 egress) and one suppressed finding.
+  // The sample registry, with one failing tenant (a public /8 egress) and one suppressed finding.
   project = FixtureProject.fromSample();
   const globex = project.readTenant('globex');
-  project.writeTenant({ ...globex, workload: { ...(globex.workload as object), egress: [{ cidr: '0.0.0.0/1', ports: [443] }] } });
+  project.writeTenant({ ...globex, workload: { ...(globex.workload as object), egress: [{ cidr: '11.0.0.0/8', ports: [443] }] } });
   const initech = project.readTenant('initech');
   project.writeTenant({
     ...initech,
@@ -81,11 +81,11 @@ describe('the report of a fleet', () => {
     expect(r.status).toBe('fail');
     expect(r.rules.find((x) => x.id === 'TENANCY-K8S-3')).toMatchObject({
       status: 'fail',
-      findings: [{ path: 'tenant-globex/namespace/release', message: expect.stringContaining('egress to 0.0.0.0/1 opens /1') }],
+      findings: [{ path: 'tenant-globex/namespace/release', message: expect.stringContaining('egress to 11.0.0.0/8 opens /8') }],
     });
     const md = readFileSync(join(out, 'tenants', 'globex.md'), 'utf8');
     expect(md).toContain('**FAIL**');
-    expect(md).toMatch(/- \*\*error\*\* `TENANCY-K8S-3` at `tenant-globex\/namespace\/release`: egress to 0\.0\.0\.0\/1 opens \/1/);
+    expect(md).toMatch(/- \*\*error\*\* `TENANCY-K8S-3` at `tenant-globex\/namespace\/release`: egress to 11\.0\.0\.0\/8 opens \/8/);
   });
 
   test('a suppressed finding: with its reason and where it was declared, in JSON and Markdown', () => {
