@@ -3,3 +3,4 @@ export * from './tenant-context';
 export * from './with-tenant';
 export * from './secret-resolver';
 export * from './router';
+export * from './tenant-status-listener';

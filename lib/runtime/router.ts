@@ -1,13 +1,14 @@
-import { jwtVerify, type JWTVerifyGetKey, type JWTVerifyOptions, type KeyLike } from 'jose';
+import { jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions, type KeyLike } from 'jose';
 import { LRUCache } from 'lru-cache';
-import { Pool, type PoolClient, type PoolConfig } from 'pg';
+import { Pool, type Client, type ClientConfig, type PoolClient, type PoolConfig } from 'pg';
 import { tenantSqlNames } from '../db/sql';
 import { SLUG_PATTERN } from '../registry/tenant-schema';
 import type { SecretResolver } from './secret-resolver';
 import { DEFAULT_TENANT_SETTING, SQL_NAME_PATTERN, UUID_PATTERN, type TenantContext, type TenantModel } from './tenant-context';
+import { isPgPool, listenerClientFromConfig, listenerClientFromPool, TenantStatusListener } from './tenant-status-listener';
 import { withTenant } from './with-tenant';
 
-/** What the router reads the control plane with: a pg.Pool or a connected pg.Client. */
+/** What the router reads the control plane with: a pg.Pool (its settings also open the status listener) or a connected pg.Client. */
 export interface Queryable {
   query(sql: string, params?: unknown[]): Promise<{ rows: any[] }>;
 }
@@ -57,6 +58,7 @@ export type TenantRequest =
 
 export type TenantResolutionCode =
   | 'no-tenant' // nothing in the request names a tenant
+  | 'token-required' // JWT is configured and the request has no bearer token (a Host header alone is not enough)
   | 'token-invalid' // bad signature, malformed, wrong issuer/audience/algorithm, or JWT not configured
   | 'token-expired'
   | 'claim-missing'
@@ -68,6 +70,7 @@ export type TenantResolutionCode =
 
 const HTTP_STATUS: Readonly<Record<TenantResolutionCode, number>> = {
   'no-tenant': 400,
+  'token-required': 401,
   'token-invalid': 401,
   'token-expired': 401,
   'claim-missing': 401,
@@ -93,9 +96,46 @@ export interface TenantRouterJwtOptions {
   readonly key: KeyLike | Uint8Array | JWTVerifyGetKey;
   /** Claim holding the tenant id (a UUID; a slug is accepted too). @default "tenant_id" */
   readonly claim?: string;
-  /** Passed to jose's jwtVerify: set issuer, audience and algorithms in production. */
+  /**
+   * Passed to jose's jwtVerify. `algorithms` is required (the accepted algorithms are pinned, never
+   * taken from the token's header); set issuer and audience in production. `exp` is always required.
+   */
   readonly verify?: JWTVerifyOptions;
+  /**
+   * Refuse requests without a bearer token, even when their Host names a tenant: a Host header is
+   * chosen by the client and proves nothing. `false` routes host-only requests too (only behind a
+   * gateway that has authenticated the request for that host); a token, when sent, must still
+   * name the host's tenant.
+   * @default true
+   */
+  readonly requireToken?: boolean;
+  /**
+   * Longest lifetime a token may have, in seconds: `exp - iat`, or `exp - now` when it has no `iat`.
+   * Longer-lived tokens are refused, so a leaked token is useful for at most this long.
+   * @default 3600
+   */
+  readonly maxLifetimeSeconds?: number;
 }
+
+/** How the router hears of tenant status changes (migration 0005: NOTIFY tenancy_tenant_status). */
+export interface TenantStatusListenerConfig {
+  /**
+   * The dedicated LISTEN connection: client settings, or a function creating an unconnected pg.Client.
+   * @default the settings of `controlPlane` when it is a pg.Pool (TLS and credentials included)
+   */
+  readonly client?: ClientConfig | (() => Client);
+  /** Delay before reconnect attempt `attempt` (1, 2, …) after the connection is lost. @default 100 ms doubling up to 30 s */
+  readonly reconnectDelayMs?: (attempt: number) => number;
+}
+
+/** What the status listener did: tests and metrics wait on these. */
+export type TenantStatusEvent =
+  | { readonly type: 'listening' }
+  /** Cached lookups of the tenant (all tenants when tenantId is undefined) were dropped, and its own pool retired. */
+  | { readonly type: 'invalidated'; readonly tenantId?: string }
+  /** The LISTEN connection failed or was lost: the cache was cleared and is bypassed until 'listening'. */
+  | { readonly type: 'disconnected'; readonly error: Error }
+  | { readonly type: 'reconnecting'; readonly attempt: number; readonly delayMs: number };
 
 export type PoolEvent =
   | { readonly type: 'open'; readonly key: string; readonly max: number }
@@ -108,7 +148,7 @@ export interface TenantRouterOptions {
   readonly secrets: SecretResolver;
   /** Tenants are resolved from `<subdomain>.<baseDomain>` Host headers when set. */
   readonly baseDomain?: string;
-  /** Tenants are resolved from `Authorization: Bearer <jwt>` when set. */
+  /** Tenants are resolved from `Authorization: Bearer <jwt>` when set; a token is then required (see `jwt.requireToken`). */
   readonly jwt?: TenantRouterJwtOptions;
   /** Most connections all pools together may hold (the sum of their `max`). */
   readonly connectionBudget: number;
@@ -116,8 +156,22 @@ export interface TenantRouterOptions {
   readonly maxConnectionsPerPool?: number | ((target: ConnectionTarget) => number);
   /** Other pg.Pool settings (ssl, idleTimeoutMillis, connectionTimeoutMillis, …). */
   readonly poolConfig?: Omit<PoolConfig, 'host' | 'port' | 'database' | 'user' | 'password' | 'max' | 'connectionString'>;
-  /** How long a control-plane lookup is reused. 0 looks the tenant up on every request. @default 30000 */
+  /**
+   * How long a control-plane lookup is reused. 0 looks the tenant up on every request. Cached
+   * lookups are used only while the status listener is listening, and are dropped as soon as the
+   * control plane announces a change of the tenant.
+   * @default 30000
+   */
   readonly tenantCacheTtlMs?: number;
+  /**
+   * The LISTEN connection that evicts cached tenants when their status changes. Required while
+   * caching (tenantCacheTtlMs > 0) unless `controlPlane` is a pg.Pool (its settings are reused).
+   * `false` accepts serving a suspended tenant from the cache until the TTL expires.
+   * @default derived from `controlPlane`
+   */
+  readonly statusListener?: TenantStatusListenerConfig | false;
+  /** Status-listener events: listening, invalidated, disconnected, reconnecting. */
+  readonly onStatusEvent?: (event: TenantStatusEvent) => void;
   /** Statuses that may connect. @default ["active"] */
   readonly allowedStatuses?: readonly string[];
   /** The setting the pool RLS policy reads. @default "app.tenant_id" */
@@ -176,6 +230,10 @@ export class TenantRouter {
   private readonly allowedStatuses: ReadonlySet<string>;
   private readonly claim: string;
   private readonly baseDomain?: string;
+  private readonly maxTokenLifetime: number;
+  private readonly listener?: TenantStatusListener;
+  /** Bumped by every invalidation: a lookup that started before one must not fill the cache. */
+  private generation = 0;
   private reserved = 0;
   private closed = false;
 
@@ -185,6 +243,14 @@ export class TenantRouter {
     this.budget = budget;
     this.allowedStatuses = new Set(options.allowedStatuses ?? ['active']);
     this.claim = options.jwt?.claim ?? 'tenant_id';
+    this.maxTokenLifetime = options.jwt?.maxLifetimeSeconds ?? 3600;
+    if (options.jwt) {
+      if (!Number.isInteger(this.maxTokenLifetime) || this.maxTokenLifetime < 1) {
+        throw new Error(`TenantRouter: jwt.maxLifetimeSeconds ${this.maxTokenLifetime} must be a positive integer`);
+      }
+      const algorithms = options.jwt.verify?.algorithms;
+      if (!algorithms || algorithms.length === 0) throw new Error('TenantRouter: jwt.verify.algorithms must list the accepted signing algorithms (e.g. ["ES256"])');
+    }
     if (options.baseDomain !== undefined) {
       const domain = options.baseDomain.toLowerCase().replace(/\.$/, '');
       if (!/^[a-z0-9-]+(?:\.[a-z0-9-]+)+$/.test(domain)) throw new Error(`TenantRouter: baseDomain ${JSON.stringify(options.baseDomain)} is not a domain name`);
@@ -201,6 +267,60 @@ export class TenantRouter {
     });
     const ttl = options.tenantCacheTtlMs ?? 30_000;
     if (ttl > 0) this.tenants = new LRUCache<string, RoutedTenant>({ max: 10_000, ttl });
+    if (ttl > 0 && options.statusListener !== false) this.listener = this.createListener(ttl, options.statusListener);
+  }
+
+  private createListener(ttl: number, config: TenantStatusListenerConfig | undefined): TenantStatusListener {
+    const client = config?.client;
+    let createClient: () => Client;
+    if (typeof client === 'function') createClient = client;
+    else if (client) createClient = listenerClientFromConfig(client);
+    else if (isPgPool(this.options.controlPlane)) createClient = listenerClientFromPool(this.options.controlPlane);
+    else {
+      throw new Error(
+        `TenantRouter: tenantCacheTtlMs ${ttl} caches tenant lookups, but nothing would tell the router of a suspension: ` +
+          'pass statusListener.client (or a pg.Pool as controlPlane), set tenantCacheTtlMs: 0, or set statusListener: false to accept serving a suspended tenant until the TTL expires',
+      );
+    }
+    const emit = (event: TenantStatusEvent) => this.options.onStatusEvent?.(event);
+    return new TenantStatusListener({
+      createClient,
+      reconnectDelayMs: config?.reconnectDelayMs,
+      onListening: () => {
+        // Lookups that started before LISTEN was active may hold a state older than a missed NOTIFY.
+        this.generation++;
+        emit({ type: 'listening' });
+      },
+      onNotification: (tenantId) => {
+        this.invalidate(tenantId);
+        emit({ type: 'invalidated', ...(tenantId ? { tenantId } : {}) });
+      },
+      onDisconnected: (error) => {
+        // Changes go unannounced from now on: forget everything, and bypass the cache until LISTEN is back.
+        this.generation++;
+        this.tenants?.clear();
+        emit({ type: 'disconnected', error });
+      },
+      onReconnectScheduled: (attempt, delayMs) => emit({ type: 'reconnecting', attempt, delayMs }),
+    });
+  }
+
+  /**
+   * Resolves when the status listener is listening (starting it if needed): from then on cached
+   * lookups are used. Rejects when the router has no listener (no cache, or statusListener: false) or is closed.
+   */
+  whenListening(): Promise<void> {
+    if (!this.listener) return Promise.reject(new Error('TenantRouter: no status listener (tenant caching is off or statusListener is false)'));
+    if (this.closed) return Promise.reject(new Error('TenantRouter closed'));
+    return this.listener.whenListening();
+  }
+
+  /** The cache, when it may be used: always with statusListener false, else only while LISTEN is active. */
+  private usableCache(): LRUCache<string, RoutedTenant> | undefined {
+    if (!this.tenants) return undefined;
+    if (!this.listener) return this.tenants;
+    this.listener.start();
+    return this.listener.listening ? this.tenants : undefined;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -210,6 +330,9 @@ export class TenantRouter {
   /** The tenant a request is for; throws TenantResolutionError when it cannot be served. */
   async resolve(request: TenantRequest): Promise<RoutedTenant> {
     const { host, token } = requestParts(request);
+    if (this.options.jwt && this.options.jwt.requireToken !== false && token === undefined) {
+      throw new TenantResolutionError('token-required', 'a bearer token is required: the Host header alone does not identify the tenant (jwt.requireToken)');
+    }
     const subdomain = host === undefined ? undefined : this.subdomainOf(host);
     const byToken = token === undefined ? undefined : await this.tenantFromToken(token);
     const byHost = subdomain === undefined ? undefined : await this.lookup('subdomain', subdomain);
@@ -241,13 +364,20 @@ export class TenantRouter {
   private async tenantFromToken(token: string): Promise<RoutedTenant> {
     const jwt = this.options.jwt;
     if (!jwt) throw new TenantResolutionError('token-invalid', 'a bearer token was sent but JWT verification is not configured');
-    let payload: Record<string, unknown>;
+    let payload: JWTPayload;
+    const verify: JWTVerifyOptions = { ...jwt.verify, requiredClaims: [...new Set([...(jwt.verify?.requiredClaims ?? []), 'exp'])] };
     try {
-      ({ payload } = await jwtVerify(token, jwt.key as any, jwt.verify));
+      ({ payload } = await jwtVerify(token, jwt.key as any, verify));
     } catch (e) {
       const code = (e as { code?: string }).code;
       if (code === 'ERR_JWT_EXPIRED') throw new TenantResolutionError('token-expired', `the token expired: ${(e as Error).message}`);
       throw new TenantResolutionError('token-invalid', `the token was refused: ${(e as Error).message}${code ? ` (${code})` : ''}`);
+    }
+    const now = Math.floor((verify.currentDate ?? new Date()).getTime() / 1000);
+    const lifetime = payload.exp! - (typeof payload.iat === 'number' ? payload.iat : now);
+    if (lifetime > this.maxTokenLifetime) {
+      const span = typeof payload.iat === 'number' ? 'exp - iat' : 'exp - now (no iat)';
+      throw new TenantResolutionError('token-invalid', `the token was refused: its lifetime of ${lifetime} s (${span}) exceeds the maximum of ${this.maxTokenLifetime} s (jwt.maxLifetimeSeconds)`);
     }
     const value = payload[this.claim];
     if (value === undefined || value === null || value === '') throw new TenantResolutionError('claim-missing', `the token has no ${JSON.stringify(this.claim)} claim`);
@@ -263,22 +393,33 @@ export class TenantRouter {
 
   private async lookup(by: 'id' | 'slug' | 'subdomain', value: string): Promise<RoutedTenant | undefined> {
     const cacheKey = `${by}:${value}`;
-    const cached = this.tenants?.get(cacheKey);
+    const cache = this.usableCache();
+    const cached = cache?.get(cacheKey);
     if (cached) return cached;
+    const generation = this.generation;
     const where = by === 'id' ? 'id = $1::uuid' : by === 'slug' ? 'slug = $1' : "coalesce(placement->>'subdomain', slug) = $1";
     const { rows } = await this.options.controlPlane.query(`SELECT ${TENANT_COLUMNS} FROM tenancy.tenants WHERE ${where}`, [value]);
     if (rows.length === 0) return undefined;
     if (rows.length > 1) throw new TenantResolutionError('placement-invalid', `${rows.length} tenants have the ${by} ${JSON.stringify(value)}`);
     const tenant = parseTenantRow(rows[0]);
-    this.tenants?.set(cacheKey, tenant);
+    if (cache && generation === this.generation && this.usableCache() === cache) cache.set(cacheKey, tenant);
     return tenant;
   }
 
-  /** Forgets cached control-plane lookups (all, or one tenant's), e.g. after a status change. */
+  /**
+   * Forgets cached control-plane lookups (all, or one tenant's) and retires the tenant's own pool
+   * (bridge, silo: ended once its running work is done), e.g. after a status change. The status
+   * listener calls it on every NOTIFY.
+   */
   invalidate(tenantId?: string): void {
-    if (!this.tenants) return;
-    if (tenantId === undefined) return this.tenants.clear();
-    for (const [key, tenant] of this.tenants.entries()) if (tenant.id === tenantId.toLowerCase()) this.tenants.delete(key);
+    this.generation++;
+    const id = tenantId?.toLowerCase();
+    if (this.tenants) {
+      if (id === undefined) this.tenants.clear();
+      else for (const [key, tenant] of [...this.tenants.entries()]) if (tenant.id === id) this.tenants.delete(key);
+    }
+    const own = [...this.pools.entries()].filter(([, entry]) => entry.target.tenantId !== undefined && (id === undefined || entry.target.tenantId === id));
+    for (const [key] of own) this.pools.delete(key);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -326,12 +467,14 @@ export class TenantRouter {
   /** Refuses new work, ends every pool (in-use ones once their work is done) and resolves when all have ended. */
   async close(): Promise<void> {
     this.closed = true;
+    const listenerClosed = this.listener?.close();
     for (const waiter of this.waiters.splice(0)) waiter.fail(new Error('TenantRouter closed'));
     this.pools.clear();
     await new Promise<void>((resolve) => {
       this.drained.push(resolve);
       this.checkDrained();
     });
+    await listenerClosed;
   }
 
   private checkDrained(): void {

@@ -122,7 +122,9 @@ function makeRouter(overrides: Partial<TenantRouterOptions> = {}) {
     controlPlane,
     secrets: new StaticSecretResolver(secrets),
     baseDomain: BASE,
-    jwt: { key: keys.publicKey, verify: { issuer: 'https://auth.example.test', algorithms: ['ES256'] } },
+    // Host-only routing is opted into here so these tests can route by Host; the default (a token
+    // is required when JWT is configured) is covered by test/security/router-fail-closed.test.ts.
+    jwt: { key: keys.publicKey, requireToken: false, verify: { issuer: 'https://auth.example.test', algorithms: ['ES256'] } },
     connectionBudget: 20,
     maxConnectionsPerPool: 2,
     poolConfig: { ssl },
