@@ -26,7 +26,7 @@ export function registerAuditCommand(program: Command): Command {
   const audit = program.command('audit').description('Security audits of the data plane (evidence for SOC 2).');
   audit
     .command('rls')
-    .description('Check row-level security of every pool table with a tenant_id column, as the application role would meet it.')
+    .description('List every relation of the pool schema and fail on any that is neither a tenant table (tenant_id, forced RLS, as the application role meets it) nor declared shared (read-only); warn on UNIQUE without tenant_id and on sequences.')
     .addOption(new Option('--database-url <url>', 'PostgreSQL URL of the pool database').env('DATABASE_URL'))
     .option('--app-role <role>', 'role the application logs in as (e.g. pool_app)')
     .option('--schema <schema>', 'schema of the pool tables', 'pool')
@@ -106,12 +106,26 @@ export function renderReport(report: RlsAuditReport): string {
       t.problems.length ? 'NO' : 'yes',
     ]);
   }
-  const out = [...lines, report.tables.length ? tables.toString() : `no table in ${report.schema} has a tenant_id column`];
+  const inventory = new Table({ head: ['relation', 'kind', 'coverage', 'ok'], ...plain });
+  for (const r of report.relations) {
+    inventory.push([
+      r.relation,
+      r.partitionOf ? `${r.kind} (partition of ${r.partitionOf})` : r.kind,
+      r.coverage === 'shared' ? `shared (read-only for ${report.appRole.name})` : r.coverage === 'tenant' ? 'tenant (tenant_id, RLS)' : r.coverage === 'uncovered' ? 'UNCOVERED' : r.coverage,
+      r.problems.length ? 'NO' : r.warnings.length ? 'warning' : 'yes',
+    ]);
+  }
+  const out = [
+    ...lines,
+    report.relations.length ? `every relation of ${report.schema}:\n${inventory.toString()}` : `schema ${report.schema} is empty`,
+    report.tables.length ? tables.toString() : `no table in ${report.schema} has a tenant_id column`,
+  ];
   if (report.views.length) {
     const views = new Table({ head: ['view', 'kind', 'owner', 'security_invoker', 'over', 'ok'], ...plain });
     for (const v of report.views) views.push([v.view, v.kind, v.owner, yesNo(v.securityInvoker), v.over.join('\n'), v.problems.length ? 'NO' : 'yes']);
     out.push(views.toString());
   }
+  if (report.warnings.length) out.push(`${report.warnings.length} warning${report.warnings.length > 1 ? 's' : ''} (reported; the audit does not fail on them):\n${report.warnings.map((w) => `  - ${w}`).join('\n')}`);
   out.push(report.ok ? 'OK: no problem found' : `${report.problems.length} problem${report.problems.length > 1 ? 's' : ''}:\n${report.problems.map((p) => `  - ${p}`).join('\n')}`);
   return `${out.join('\n')}\n`;
 }

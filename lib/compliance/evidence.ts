@@ -80,7 +80,13 @@ export interface PoolEvidence {
     readonly appRole: string;
     readonly tables: readonly string[];
     readonly views: readonly string[];
+    /** Relations declared shared (no tenant data, read-only for the app role). */
+    readonly shared: readonly string[];
+    /** Relations neither tenant-scoped nor declared shared (each is also a problem). */
+    readonly uncovered: readonly string[];
     readonly problems: readonly string[];
+    /** UNIQUE without tenant_id, serial/identity columns, sequences: reported, not failing. */
+    readonly warnings: readonly string[];
   };
   /** The pool's applied migrations (tenancy.schema_migrations, target "pool"). */
   readonly migrations: { readonly stateTable: boolean; readonly version: number; readonly applied: readonly { readonly version: number; readonly name: string }[] };
@@ -308,7 +314,10 @@ async function readPool(url: string, appRole: string): Promise<PoolEvidence> {
       appRole: audit.appRole.name,
       tables: audit.tables.map((t) => t.table),
       views: audit.views.map((v) => v.view),
+      shared: audit.relations.filter((r) => r.coverage === 'shared').map((r) => r.relation),
+      uncovered: audit.relations.filter((r) => r.coverage === 'uncovered').map((r) => r.relation),
       problems: audit.problems,
+      warnings: audit.warnings,
     },
     migrations: { stateTable: states.exists, version: applied.reduce((v, m) => Math.max(v, m.version), 0), applied: applied.map((m) => ({ version: m.version, name: m.name })) },
     erasure: { statements: audit.tables.map((t) => `DELETE FROM ${t.table} WHERE ${audit.tenantColumn} = $1`) },

@@ -98,6 +98,7 @@ export function renderStackMarkdown(r: StackReport, referencePath: string): stri
   if (pool) {
     out.push(`### Pool database ${code(pool.database)}`, '');
     out.push(`- RLS audit (${pool.rls.generatedAt}, application role ${code(pool.rls.appRole)}): ${pool.rls.ok ? 'clean' : '**problems found**'}; tables with tenant_id: ${pool.rls.tables.map(code).join(', ') || 'none'}${pool.rls.views.length ? `; views over them: ${pool.rls.views.map(code).join(', ')}` : ''}`);
+    out.push(`- Pool coverage: shared (read-only, no tenant data): ${pool.rls.shared.map(code).join(', ') || 'none'}; ${pool.rls.uncovered.length ? `**neither tenant nor shared: ${pool.rls.uncovered.map(code).join(', ')}**` : 'every relation is a tenant table or shared'}${pool.rls.warnings.length ? `; warnings: ${pool.rls.warnings.join('; ')}` : ''}`);
     out.push(`- Migrations: ${pool.migrations.stateTable ? `version ${pool.migrations.version} (${pool.migrations.applied.map((m) => `${m.version} ${m.name}`).join(', ')})` : '**no state table**'}`);
     out.push(`- Erasure path (GDPR): ${pool.erasure.statements.length ? pool.erasure.statements.map(code).join('; ') : 'no table holds tenant rows'}`, '');
   }

@@ -1,5 +1,6 @@
 import type { ClientBase } from 'pg';
 import { quoteIdent } from '../db/sql';
+import { assertPoolCoverage } from '../pool/coverage';
 import { POOL_DEFAULTS } from '../pool/provision';
 import { assertCustomSetting, DEFAULT_TENANT_SETTING, UUID_PATTERN } from '../runtime/tenant-context';
 
@@ -11,6 +12,10 @@ import { assertCustomSetting, DEFAULT_TENANT_SETTING, UUID_PATTERN } from '../ru
  * that bypasses row-level security (BYPASSRLS: e.g. `pool_auditor`, see the README), with
  * `row_security = off`, under which PostgreSQL raises an error instead of silently filtering
  * when the role does not in fact bypass RLS: a count of zero is a real zero.
+ *
+ * Tables without tenant_id can only be tables declared shared (lib/pool/coverage.ts: read-only
+ * for the application, no tenant data): both the erasure and its verification refuse to run
+ * while the schema holds a relation that is neither, since tenant rows could be in it.
  */
 export interface PoolTable {
   readonly table: string;
@@ -77,6 +82,7 @@ export async function erasePoolTenant(admin: ClientBase, tenantId: string, optio
     const owner = (await admin.query<{ m: boolean }>("SELECT pg_has_role(current_user, $1, 'MEMBER') AS m", [ownerRole])).rows[0]?.m;
     if (owner) await admin.query(`SET LOCAL ROLE ${quoteIdent(ownerRole)}`);
     await admin.query('SELECT set_config($1, $2, true)', [setting, tenantId]);
+    await assertPoolCoverage(admin, schema);
     const order = deletionOrder(await poolTenantTables(admin, schema));
     const deleted: Record<string, number> = {};
     for (const table of order) {
@@ -102,6 +108,8 @@ export async function countPoolTenantRows(auditor: ClientBase, tenantId: string,
     await auditor.query('SET LOCAL row_security = off');
     const bypass = (await auditor.query<{ b: boolean }>('SELECT rolbypassrls OR rolsuper AS b FROM pg_roles WHERE rolname = current_user')).rows[0]?.b;
     if (!bypass) throw new Error('the verifying role does not bypass row-level security (needs BYPASSRLS); it could not see every row');
+    // A table the count cannot cover (no tenant_id, not declared shared) makes "zero rows left" unprovable.
+    await assertPoolCoverage(auditor, schema);
     const counts: Record<string, number> = {};
     for (const { table } of await poolTenantTables(auditor, schema)) {
       counts[table] = (await auditor.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${quoteIdent(schema)}.${quoteIdent(table)} WHERE ${quoteIdent(POOL_DEFAULTS.tenantColumn)} = $1`, [tenantId])).rows[0].n;

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
+import { lockWithin, prepareLock } from '../db/platform-locks';
 import type { ClientBase } from 'pg';
 import { quoteIdent, quoteLiteral } from '../db/sql';
 import { assertCustomSetting, DEFAULT_TENANT_SETTING, SQL_NAME_PATTERN } from '../runtime/tenant-context';
+import { enforceSharedReadOnly } from './coverage';
 
 /**
  * The pool database (see docs/DATA-PLANE.md, "Roles"): tables in schema `pool`, owned by a
@@ -87,7 +89,8 @@ interface PolicyRow {
  * tables, partitions included): ENABLE and FORCE row level security, the policy
  * `tenant_isolation` FOR ALL TO PUBLIC with `USING` and `WITH CHECK` both
  * {@link tenantPolicyExpression} ((re)created unless it is exactly that), and an index led by
- * tenant_id when there is none. Only what differs is changed, so a rerun takes no locks.
+ * tenant_id when there is none. Only what differs is changed, so a rerun takes no locks. Tables
+ * declared shared lose every write privilege of roles other than the owner.
  *
  * Must run as the tables' owner (or a role that may act as it: a member, or a superuser), in the
  * caller's transaction (the migration runner calls it before COMMIT). Refuses (throws
@@ -158,6 +161,8 @@ export async function enforcePoolRls(client: SqlClient, schema: string = POOL_DE
     }
     results.push({ table: t.relname, changes, tenantIndex });
   }
+  // Tables declared shared (lib/pool/coverage.ts) are read-only for everyone but the owner.
+  await enforceSharedReadOnly(client, schema);
   return results;
 }
 
@@ -210,16 +215,21 @@ interface RoleRow {
 /**
  * Creates or converges the pool database's roles, schema and grants, then enforces RLS on the
  * tables already there. Idempotent; runs in its own transaction on `admin` (a superuser, or the
- * RDS master user: a CREATEROLE role that owns the database), serialised by an advisory lock.
+ * RDS master user: a CREATEROLE role that owns the database), serialised by a platform lock.
  *
  * - owner role: NOLOGIN, NOSUPERUSER, NOBYPASSRLS; owns schema `pool` (and, through the
  *   migrations run as it, the tables);
  * - app role: LOGIN, NOSUPERUSER, NOBYPASSRLS, NOCREATEDB, NOCREATEROLE, not a member of the
  *   owner; USAGE on the schema, SELECT/INSERT/UPDATE/DELETE on its tables and USAGE on its
  *   sequences (today's and, through default privileges, future ones), nothing else;
- *   `search_path` = pool in this database;
- * - PUBLIC: no privileges on schema `pool`, no CREATE on schema public (CVE-2018-1058).
+ *   `search_path` = pool, pg_temp in this database;
+ * - PUBLIC and the app role: no TEMPORARY on the database (no temp table can shadow a pool table
+ *   for the next user of a server connection), no privileges on schema `pool`, no CREATE on schema
+ *   public (CVE-2018-1058).
  */
+/** Longest wait for the pool's provisioning lock. */
+const POOL_PROVISIONING_LOCK_TIMEOUT_MS = 30_000;
+
 export async function provisionPool(admin: ClientBase, options: ProvisionPoolOptions = {}): Promise<ProvisionPoolResult> {
   const schema = options.schema ?? POOL_DEFAULTS.schema;
   const ownerRole = options.ownerRole ?? POOL_DEFAULTS.ownerRole;
@@ -236,9 +246,13 @@ export async function provisionPool(admin: ClientBase, options: ProvisionPoolOpt
   const changes: string[] = [];
   const run = (sql: string) => admin.query(sql);
 
+  // A platform lock, not an advisory one: the pool's application role could hold a predictable
+  // advisory key for ever (lib/db/platform-locks.ts); the wait is bounded.
+  const lock = `provision-pool:${schema}`;
+  await prepareLock(admin, lock);
   await run('BEGIN');
   try {
-    await admin.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tenancy:provision-pool:${schema}`]);
+    await lockWithin(admin, lock, POOL_PROVISIONING_LOCK_TIMEOUT_MS);
     const { rows: me } = await admin.query<{ user: string; superuser: boolean; database: string }>(
       'SELECT current_user AS user, rolsuper AS superuser, current_database() AS database FROM pg_roles WHERE rolname = current_user',
     );
@@ -328,7 +342,12 @@ export async function provisionPool(admin: ClientBase, options: ProvisionPoolOpt
     await run(`ALTER DEFAULT PRIVILEGES FOR ROLE ${owner} IN SCHEMA ${S} GRANT USAGE ON SEQUENCES TO ${app}`);
     await run('REVOKE CREATE ON SCHEMA public FROM PUBLIC');
     await run(`GRANT CONNECT ON DATABASE ${quoteIdent(me[0].database)} TO ${app}`);
-    await run(`ALTER ROLE ${app} IN DATABASE ${quoteIdent(me[0].database)} SET search_path TO ${S}`);
+    // No temporary objects: a TEMP table named like a pool table would shadow it for whoever gets
+    // the session next (PgBouncer hands server connections from tenant to tenant). pg_temp is also
+    // placed last explicitly (by default it is searched first).
+    await run(`REVOKE TEMPORARY ON DATABASE ${quoteIdent(me[0].database)} FROM PUBLIC`);
+    await run(`REVOKE TEMPORARY ON DATABASE ${quoteIdent(me[0].database)} FROM ${app}`);
+    await run(`ALTER ROLE ${app} IN DATABASE ${quoteIdent(me[0].database)} SET search_path TO ${S}, pg_temp`);
 
     const tables = await enforcePoolRls(admin, schema, { tenantSetting: options.tenantSetting });
     for (const t of tables) for (const c of t.changes) changes.push(`${schema}.${t.table}: ${c}`);

@@ -1,11 +1,16 @@
 import type { ClientBase } from 'pg';
 import { DEFAULT_TENANT_SETTING } from '../runtime/tenant-context';
+import { poolRelations, SHARED_TABLE_MARKER, SHARED_TABLE_WRITE_PRIVILEGES, type Coverage, type RelationKind } from './coverage';
 import { normalizePolicyExpression, POOL_DEFAULTS, tenantPolicyExpression } from './provision';
 
 /**
- * The RLS audit of the pool database: for every table of a schema with a `tenant_id` column,
- * whether tenant isolation holds for the application role, as PostgreSQL's catalogs say (not as
- * the migrations intended). The report is JSON-serialisable evidence (SOC 2 CC6.1): when, which
+ * The RLS audit of the pool database: every relation of the schema (tables, partitions, views,
+ * materialized views, foreign tables, sequences) and how it is covered (lib/pool/coverage.ts:
+ * tenant table or declared shared; anything else is a problem); for every table with a
+ * `tenant_id` column, whether tenant isolation holds for the application role; for every shared
+ * table, that the app role can only read it; warnings for what leaks without breaking isolation
+ * (UNIQUE without tenant_id, serial/identity columns, sequences). As PostgreSQL's catalogs say,
+ * not as the migrations intended. The report is JSON-serialisable evidence (SOC 2 CC6.1): when, which
  * database, audited as whom, for which role, what was found.
  */
 
@@ -59,9 +64,22 @@ export interface ViewAudit {
   readonly problems: readonly string[];
 }
 
+/** One relation of the pool schema, as the coverage rule classifies it. */
+export interface RelationAudit {
+  /** `schema.name`. */
+  readonly relation: string;
+  readonly kind: RelationKind;
+  readonly partitionOf: string | null;
+  readonly coverage: Coverage;
+  /** For a shared relation: the write privileges the app role holds on it (must be none). */
+  readonly appRoleWrites: readonly string[];
+  readonly problems: readonly string[];
+  readonly warnings: readonly string[];
+}
+
 export interface RlsAuditReport {
   readonly report: 'tenancy rls audit';
-  readonly formatVersion: 1;
+  readonly formatVersion: 2;
   readonly generatedAt: string;
   readonly database: { readonly name: string; readonly host?: string; readonly port?: number; readonly serverVersion: string };
   readonly auditedAs: string;
@@ -75,10 +93,15 @@ export interface RlsAuditReport {
     readonly bypassRls: boolean;
     readonly memberOf: readonly string[];
   };
+  /** Every relation of the schema and its coverage (the inventory). */
+  readonly relations: readonly RelationAudit[];
+  /** The tenant tables (with tenant_id), in detail. */
   readonly tables: readonly TableAudit[];
   readonly views: readonly ViewAudit[];
-  /** Every problem, prefixed with its table or view. */
+  /** Every problem, prefixed with its relation: any makes the audit fail. */
   readonly problems: readonly string[];
+  /** What reveals something about other tenants without breaking row isolation: reported, the audit does not fail. */
+  readonly warnings: readonly string[];
   readonly ok: boolean;
 }
 
@@ -195,13 +218,16 @@ export async function auditRls(client: Pick<ClientBase, 'query'>, options: RlsAu
   });
 
   const views = await auditViews(client, tableRows.map((t) => t.oid));
+  const relations = await auditRelations(client, schema, role.oid, new Set(tableRows.map((t) => t.oid)));
   const problems = [
+    ...relations.flatMap((r) => r.problems.map((p) => `${r.relation}: ${p}`)),
     ...tables.flatMap((t) => t.problems.map((p) => `${t.table}: ${p}`)),
     ...views.flatMap((v) => v.problems.map((p) => `${v.view}: ${p}`)),
   ];
+  const warnings = relations.flatMap((r) => r.warnings.map((w) => `${r.relation}: ${w}`));
   return {
     report: 'tenancy rls audit',
-    formatVersion: 1,
+    formatVersion: 2,
     generatedAt: new Date(meta.now).toISOString(),
     database: { name: meta.database, ...(options.endpoint?.host ? { host: options.endpoint.host } : {}), ...(options.endpoint?.port ? { port: options.endpoint.port } : {}), serverVersion: meta.version },
     auditedAs: meta.user,
@@ -209,9 +235,11 @@ export async function auditRls(client: Pick<ClientBase, 'query'>, options: RlsAu
     tenantColumn: column,
     expectedPolicy,
     appRole,
+    relations,
     tables,
     views,
     problems,
+    warnings,
     ok: problems.length === 0,
   };
 }
@@ -279,5 +307,54 @@ async function auditViews(client: Pick<ClientBase, 'query'>, tenantTables: reado
         : `view without security_invoker: it reads the tables with ${v.owner}'s rights (isolation then rests on FORCE ROW LEVEL SECURITY); set security_invoker = true`);
     }
     return { view: `${v.nspname}.${v.relname}`, kind, owner: v.owner, securityInvoker, over: v.over, problems };
+  });
+}
+
+/**
+ * The inventory: every relation of `schema` with its coverage; problems for what is neither
+ * tenant-scoped nor declared shared and for shared relations the app role can write; warnings
+ * for tenant tables whose UNIQUE constraints or indexes leave out tenant_id (a duplicate-key error
+ * tells one tenant that another holds a value) or that draw from a sequence (serial/identity: the
+ * values tell one tenant how many rows the others insert), and for sequences themselves.
+ */
+async function auditRelations(client: Pick<ClientBase, 'query'>, schema: string, appRole: number, tenantTables: ReadonlySet<number>): Promise<RelationAudit[]> {
+  const relations = await poolRelations(client, schema);
+  const oids = relations.map((r) => r.oid);
+  const { rows: writes } = await client.query<{ oid: number; privileges: string[] }>(
+    `SELECT c.oid::int AS oid, array(SELECT p FROM unnest($3::text[]) AS p WHERE has_table_privilege($2::oid, c.oid, p)) AS privileges
+       FROM pg_class c WHERE c.oid = ANY($1::oid[]) AND c.relkind IN ('r', 'p', 'm', 'f')`,
+    [oids, appRole, SHARED_TABLE_WRITE_PRIVILEGES],
+  );
+  const { rows: uniques } = await client.query<{ oid: number; name: string; def: string }>(
+    `SELECT i.indrelid::int AS oid, ic.relname AS name, pg_get_indexdef(i.indexrelid) AS def
+       FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+      WHERE i.indrelid = ANY($1::oid[]) AND i.indisunique
+        AND NOT EXISTS (SELECT 1 FROM pg_attribute a
+                         WHERE a.attrelid = i.indrelid AND a.attname = $2 AND a.attnum = ANY((i.indkey::int2[])[0:i.indnkeyatts - 1]))
+      ORDER BY ic.relname`,
+    [[...tenantTables], POOL_DEFAULTS.tenantColumn],
+  );
+  const { rows: counters } = await client.query<{ oid: number; column: string; how: string }>(
+    `SELECT a.attrelid::int AS oid, a.attname AS column,
+            CASE WHEN a.attidentity <> '' THEN 'identity' ELSE 'default ' || pg_get_expr(d.adbin, d.adrelid) END AS how
+       FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+      WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
+        AND (a.attidentity <> '' OR pg_get_expr(d.adbin, d.adrelid) ~* 'nextval\\(')
+      ORDER BY a.attname`,
+    [[...tenantTables]],
+  );
+  return relations.map((r) => {
+    const problems = [...r.problems];
+    const warnings: string[] = [];
+    const appRoleWrites = r.coverage === 'shared' ? writes.find((w) => w.oid === r.oid)?.privileges ?? [] : [];
+    if (appRoleWrites.length) problems.push(`declared ${SHARED_TABLE_MARKER} but the app role can write it (${appRoleWrites.join(', ')}): a tenant could change what every tenant reads`);
+    for (const u of uniques.filter((x) => x.oid === r.oid)) {
+      warnings.push(`unique index ${u.name} does not include ${POOL_DEFAULTS.tenantColumn} (${u.def.replace(/^.* USING /, 'USING ')}): a duplicate-key error tells a tenant that another tenant holds the value`);
+    }
+    for (const c of counters.filter((x) => x.oid === r.oid)) {
+      warnings.push(`column ${c.column} is drawn from a sequence (${c.how}): its values tell a tenant how many rows other tenants insert; use uuid keys`);
+    }
+    if (r.kind === 'sequence') warnings.push('a sequence in the pool schema is shared by every tenant: its values reveal other tenants\' insert volume');
+    return { relation: `${schema}.${r.name}`, kind: r.kind, partitionOf: r.partitionOf, coverage: r.coverage, appRoleWrites, problems, warnings };
   });
 }

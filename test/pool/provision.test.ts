@@ -60,7 +60,7 @@ describe('provisionPool', () => {
       "SELECT setconfig FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole JOIN pg_database d ON d.oid = s.setdatabase WHERE r.rolname = 'pool_app' AND d.datname = $1",
       [DB],
     );
-    expect(setconfig).toEqual(['search_path=pool']);
+    expect(setconfig).toEqual(['search_path=pool, pg_temp']);
 
     const again = await admin((c) => provisionPool(c));
     expect(again.changes).toEqual([]);

@@ -49,7 +49,7 @@ describe('a provisioned pool', () => {
     expect(code).toBe(0);
     expect(report).toMatchObject({
       report: 'tenancy rls audit',
-      formatVersion: 1,
+      formatVersion: 2,
       generatedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
       database: { name: 'pool', host: 'localhost', port: pg().port, serverVersion: expect.stringMatching(/^15\./) },
       auditedAs: 'auditor',
@@ -57,8 +57,11 @@ describe('a provisioned pool', () => {
       appRole: { name: 'pool_app', exists: true, superuser: false, bypassRls: false, memberOf: [] },
       views: [],
       problems: [],
+      warnings: [],
       ok: true,
     });
+    // The inventory: every relation of the schema and its coverage.
+    expect(report!.relations.map((r) => [r.relation, r.kind, r.coverage])).toEqual([['pool.projects', 'table', 'tenant'], ['pool.tasks', 'table', 'tenant']]);
     expect(report!.tables.map((t) => t.table)).toEqual(['pool.projects', 'pool.tasks']);
     expect(report!.tables[1]).toEqual({
       table: 'pool.tasks',

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { Pool, type PoolClient } from 'pg';
 import { TenantContextError, type TenantContext } from '../../lib/runtime/tenant-context';
-import { withTenant } from '../../lib/runtime/with-tenant';
+import { BEGIN_SQL, endSql, withTenant } from '../../lib/runtime/with-tenant';
 import { usePostgres } from '../support/postgres';
 
 const DB = 'bridge';
@@ -52,10 +52,10 @@ describe('withTenant', () => {
       const inAcme = await withTenant(pool, acme, async (c) => (await c.query('SELECT name, current_schemas(false)::text[] AS path FROM items')).rows[0]);
       expect(inAcme).toEqual({ name: 'item of tenant_acme', path: ['tenant_acme'] });
       expect(sent).toEqual([
-        { text: 'BEGIN' },
+        { text: BEGIN_SQL },
         { text: "select set_config('search_path', $1, true)", values: ['"tenant_acme"'] },
         { text: 'SELECT name, current_schemas(false)::text[] AS path FROM items' },
-        { text: 'COMMIT' },
+        { text: endSql('COMMIT') },
       ]);
       const inGlobex = await withTenant(pool, globex, async (c) => (await c.query('SELECT name FROM items')).rows[0].name);
       expect(inGlobex).toBe('item of tenant_globex_corp');
@@ -77,7 +77,7 @@ describe('withTenant', () => {
     try {
       const n = await withTenant(pool, { model: 'silo', id: randomUUID(), slug: 'initech' }, async (c) => (await c.query('SELECT 42 AS n')).rows[0].n);
       expect(n).toBe(42);
-      expect(sent.map((s) => s.text)).toEqual(['BEGIN', 'SELECT 42 AS n', 'COMMIT']);
+      expect(sent.map((s) => s.text)).toEqual([BEGIN_SQL, 'SELECT 42 AS n', endSql('COMMIT')]);
     } finally {
       await pool.end();
     }
@@ -90,7 +90,7 @@ describe('withTenant', () => {
         await c.query("INSERT INTO items VALUES ('rolled back')");
         throw new Error('boom');
       })).rejects.toThrow('boom');
-      expect(sent.map((s) => s.text).slice(-1)).toEqual(['ROLLBACK']);
+      expect(sent.map((s) => s.text).slice(-1)).toEqual([endSql('ROLLBACK')]);
       expect({ total: pool.totalCount, idle: pool.idleCount }).toEqual({ total: 1, idle: 1 });
       const rows = await pg().query("SELECT count(*)::int AS n FROM tenant_acme.items WHERE name = 'rolled back'", [], DB);
       expect(rows[0].n).toBe(0);

@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Client } from 'pg';
 import { quoteIdent } from '../../lib/db/sql';
+import { assertPoolCoverage } from '../../lib/pool/coverage';
 import { enforcePoolRls, POOL_DEFAULTS, provisionPool } from '../../lib/pool/provision';
 import type { PostgresCluster } from './postgres';
 
@@ -29,7 +30,7 @@ export function poolMigrationFiles(): { version: number; file: string; sql: stri
     .sort((a, b) => a.version - b.version);
 }
 
-/** Applies migrations/pool as the owner role with search_path = pool, then enforces RLS, in one transaction. */
+/** Applies migrations/pool as the owner role with search_path = pool, then enforces RLS and coverage (as the runner does), in one transaction. */
 export async function applyPoolMigrations(admin: Client, options: { schema?: string; ownerRole?: string; extraSql?: readonly string[] } = {}): Promise<void> {
   const schema = options.schema ?? POOL_DEFAULTS.schema;
   await admin.query('BEGIN');
@@ -39,6 +40,7 @@ export async function applyPoolMigrations(admin: Client, options: { schema?: str
     for (const m of poolMigrationFiles()) await admin.query(m.sql);
     for (const sql of options.extraSql ?? []) await admin.query(sql);
     await enforcePoolRls(admin, schema);
+    await assertPoolCoverage(admin, schema, poolMigrationFiles());
     await admin.query('COMMIT');
   } catch (e) {
     await admin.query('ROLLBACK').catch(() => undefined);
