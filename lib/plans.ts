@@ -53,6 +53,24 @@ export interface ContainerLimits {
   readonly max: { readonly cpu: string; readonly memory: string };
 }
 
+/**
+ * Limits of a tenant's own database login role (bridge and silo: `tenant_<slug>_app`), set on the
+ * role by provisioning (ALTER ROLE … CONNECTION LIMIT / SET) and re-applied on every run, so a plan
+ * change takes effect at the next post-apply. They keep one bridge tenant from taking every
+ * connection slot of the shared cluster (max_connections is shared by all its tenants) or holding
+ * locks and snapshots for ever.
+ */
+export interface DatabaseRoleLimits {
+  /** Concurrent sessions of the role (PgBouncer's server connections count here). */
+  readonly connectionLimit: number;
+  /** Longest statement, in ms (`statement_timeout`). */
+  readonly statementTimeoutMs: number;
+  /** Longest wait for a lock, in ms (`lock_timeout`): a tenant never queues behind a DDL for long. */
+  readonly lockTimeoutMs: number;
+  /** A session idle inside a transaction is ended after this many ms (it holds locks and the xmin horizon). */
+  readonly idleInTransactionSessionTimeoutMs: number;
+}
+
 export interface PlanProfile {
   readonly plan: Plan;
   /** Isolation models a tenant on this plan may use. */
@@ -65,11 +83,16 @@ export interface PlanProfile {
   readonly containerLimits: ContainerLimits;
   /** Replicas of the tenant workload. */
   readonly replicas: number;
+  /** Limits of the tenant's database login role (bridge, silo). */
+  readonly databaseRole: DatabaseRoleLimits;
 }
 
 /**
  * Every plan-dependent default lives here, so that changing what "pro" means is one edit.
  * Instance classes below db.t3.medium do not support Performance Insights.
+ * `databaseRole.connectionLimit` is PgBouncer's share (replicas × (defaultPoolSize +
+ * reservePoolSize)) plus headroom for the workload's own direct connections; a bridge cluster's
+ * max_connections must exceed the sum over its tenants plus the platform's reserve.
  */
 export const PLAN_PROFILES: Readonly<Record<Plan, PlanProfile>> = {
   free: {
@@ -81,6 +104,7 @@ export const PLAN_PROFILES: Readonly<Record<Plan, PlanProfile>> = {
     quotaCeiling: { cpu: '1', memory: '2Gi', storage: '5Gi', pods: 10 },
     containerLimits: { defaultRequest: { cpu: '50m', memory: '64Mi' }, defaultLimit: { cpu: '250m', memory: '256Mi' }, max: { cpu: '500m', memory: '1Gi' } },
     replicas: 1,
+    databaseRole: { connectionLimit: 10, statementTimeoutMs: 15_000, lockTimeoutMs: 5_000, idleInTransactionSessionTimeoutMs: 30_000 },
   },
   starter: {
     plan: 'starter',
@@ -91,6 +115,7 @@ export const PLAN_PROFILES: Readonly<Record<Plan, PlanProfile>> = {
     quotaCeiling: { cpu: '4', memory: '8Gi', storage: '50Gi', pods: 30 },
     containerLimits: { defaultRequest: { cpu: '100m', memory: '128Mi' }, defaultLimit: { cpu: '500m', memory: '512Mi' }, max: { cpu: '1', memory: '2Gi' } },
     replicas: 2,
+    databaseRole: { connectionLimit: 30, statementTimeoutMs: 30_000, lockTimeoutMs: 5_000, idleInTransactionSessionTimeoutMs: 60_000 },
   },
   pro: {
     plan: 'pro',
@@ -101,6 +126,7 @@ export const PLAN_PROFILES: Readonly<Record<Plan, PlanProfile>> = {
     quotaCeiling: { cpu: '16', memory: '32Gi', storage: '200Gi', pods: 100 },
     containerLimits: { defaultRequest: { cpu: '100m', memory: '128Mi' }, defaultLimit: { cpu: '1', memory: '1Gi' }, max: { cpu: '4', memory: '8Gi' } },
     replicas: 3,
+    databaseRole: { connectionLimit: 60, statementTimeoutMs: 60_000, lockTimeoutMs: 10_000, idleInTransactionSessionTimeoutMs: 120_000 },
   },
   enterprise: {
     plan: 'enterprise',
@@ -111,6 +137,7 @@ export const PLAN_PROFILES: Readonly<Record<Plan, PlanProfile>> = {
     quotaCeiling: { cpu: '64', memory: '128Gi', storage: '1Ti', pods: 500 },
     containerLimits: { defaultRequest: { cpu: '250m', memory: '256Mi' }, defaultLimit: { cpu: '2', memory: '2Gi' }, max: { cpu: '8', memory: '32Gi' } },
     replicas: 4,
+    databaseRole: { connectionLimit: 160, statementTimeoutMs: 300_000, lockTimeoutMs: 30_000, idleInTransactionSessionTimeoutMs: 300_000 },
   },
 };
 

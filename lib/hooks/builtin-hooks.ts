@@ -5,6 +5,7 @@ import { FAILING_STATUSES } from '../migrate/result';
 import { migrateTargets } from '../migrate/runner';
 import { bridgeTarget, poolTarget, siloTarget, type MigrationTarget } from '../migrate/targets';
 import { platformNames } from '../naming';
+import { PLAN_PROFILES } from '../plans';
 import { POOL_DEFAULTS, provisionPool } from '../pool/provision';
 import type { DatabaseEndpoint } from './database-connector';
 import type { PlatformOutputs, SharedCluster, TenantOutputs } from './deploy-outputs';
@@ -69,7 +70,7 @@ export const registerHook: PostApplyHook = {
 export const provisionHook: PostApplyHook = {
   name: 'provision',
   input: ({ tenant, platform }) => ({ model: tenant.model, slug: tenant.slug, admin: adminEndpoint(tenant, platform), placement: placementOf(tenant, platform) }),
-  async run({ tenant, platform, databases }) {
+  async run({ tenant, platform, databases, controlPlane }) {
     const admin = adminEndpoint(tenant, platform);
     switch (tenant.model) {
       case 'bridge':
@@ -77,7 +78,13 @@ export const provisionHook: PostApplyHook = {
         const secretRef = tenant.model === 'bridge' ? tenant.credentials_secret_arn : tenant.app_credentials_secret_arn;
         if (!secretRef) throw new Error(`tenant-${tenant.slug}: no app_credentials_secret_arn output; deploy the stack with this version first`);
         const { password } = await databases.credentials(secretRef);
-        await databases.withClient(admin, (c) => provisionTenantSchema(c, { slug: tenant.slug, password, database: admin.database }));
+        // Objects from before attribution are adopted only for a tenant the control plane already
+        // knows as provisioned; a new tenant never inherits a leftover schema or role.
+        const known = await controlPlane.tenantById(tenant.tenant_id);
+        const adoptUnattributed = known?.status === 'active' || known?.status === 'suspended';
+        await databases.withClient(admin, (c) => provisionTenantSchema(c, {
+          slug: tenant.slug, tenantId: tenant.tenant_id, password, database: admin.database, limits: PLAN_PROFILES[tenant.plan].databaseRole, adoptUnattributed,
+        }));
         return { schema: tenantSqlNames(tenant.slug).schema, role: tenantSqlNames(tenant.slug).role };
       }
       case 'pool': {

@@ -3,7 +3,8 @@ import type { Pool, PoolClient, QueryResult } from 'pg';
 import { quoteIdent, quoteLiteral } from '../db/sql';
 import type { MigrationSet } from './migration-set';
 import { chunkSteps, planTarget, versionAfter, type Direction, type Step } from './plan';
-import { advisoryKey, readStateSql, STATE_TABLE, recordAppliedSql, recordRevertedSql, timeoutSql, type AppliedMigration } from './state';
+import { ensureLockRowSql, holdForSessionSql, releaseSessionSql, tryLockPlpgsql, tryLockSql } from '../db/platform-locks';
+import { targetLockName, readStateSql, STATE_TABLE, recordAppliedSql, recordRevertedSql, timeoutSql, type AppliedMigration } from './state';
 import { splitSqlStatements } from './split-sql';
 import type { MigrationTarget } from './targets';
 
@@ -12,15 +13,20 @@ import type { MigrationTarget } from './targets';
  *
  * - transactional steps, optimistic first round trip (when the database's state read is given):
  *   `BEGIN`, `SET LOCAL lock_timeout/statement_timeout`, a DO block that takes
- *   `pg_try_advisory_xact_lock` on the target and checks its state and schema (raising otherwise),
+ *   the target's platform lock (a row of tenancy.platform_locks, SKIP LOCKED: lib/db/platform-locks.ts)
+ *   and checks its state and schema (raising otherwise),
  *   `SET LOCAL search_path`, the first file, its record, and `COMMIT` when it is the last: one
  *   round trip for the usual single pending migration. A held lock gives `skipped-locked`; a
  *   changed state falls back to:
  * - transactional steps, locked round trip: `BEGIN`, the timeouts, the lock and the state re-read
  *   in one round trip; then one round trip per migration (`COMMIT` with the last);
- * - a `-- tenancy:no-transaction` step: a session advisory lock (same key), the state re-read,
- *   the statements one by one, the record after they all succeeded, the lock released (the
- *   connection is discarded on error, which also releases the lock).
+ * - a `-- tenancy:no-transaction` step: the same lock, held for the session (this backend recorded
+ *   as the row's holder), the state re-read, the statements one by one, the record after they all
+ *   succeeded, the hold released (the connection is discarded on error: a hold by a backend that
+ *   is gone counts as free).
+ *
+ * No advisory lock: any role connected to the database (a bridge tenant's) could hold a
+ * predictable advisory key and keep a target from ever migrating.
  *
  * What runs is always planned from the state seen under the lock, so two runners never apply the
  * same migration twice. Errors become an outcome; nothing here throws for a target's failure.
@@ -67,7 +73,7 @@ class StepError extends Error {
 }
 
 export async function applyTarget(pool: Pool, target: MigrationTarget, set: MigrationSet, options: ApplyOptions): Promise<ApplyOutcome> {
-  const [ns, key] = advisoryKey(target.name);
+  const lockName = targetLockName(target.name);
   const schema = quoteIdent(target.schema);
   const createSchema = target.createSchema ?? (target.kind === 'pool' || target.kind === 'control-plane');
   const done: Step[] = [];
@@ -75,7 +81,8 @@ export async function applyTarget(pool: Pool, target: MigrationTarget, set: Migr
   let client: PoolClient | undefined;
   let discard = false;
   const plan = (applied: readonly AppliedMigration[]) => planTarget(set, applied, { direction: options.direction, toVersion: options.toVersion });
-  const stateQueries = `SELECT pg_try_advisory_%LOCK%(${ns}, ${key}) AS locked; ${readStateSql(target.name)}; SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = ${quoteLiteral(target.schema)}) AS schema_exists`;
+  const readState = `${readStateSql(target.name)}; SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = ${quoteLiteral(target.schema)}) AS schema_exists`;
+  const stateQueries = `${ensureLockRowSql(lockName)}; ${tryLockSql(lockName)}; ${readState}`;
   const parseState = (results: QueryResult[]): LockedState => {
     const [lock, state, exists] = results.slice(-3);
     return {
@@ -96,12 +103,12 @@ export async function applyTarget(pool: Pool, target: MigrationTarget, set: Migr
       if (expected && firstStepIsTransactional(plan(expected))) {
         // Optimistic: one round trip takes the lock, checks the state and runs the first migration.
         applied = expected;
-        prelude = `BEGIN; ${timeoutSql({ ...options, local: true })};\n${guardSql(target, [ns, key], applied, createSchema)};\n`;
+        prelude = `BEGIN; ${timeoutSql({ ...options, local: true })};\n${guardSql(target, lockName, applied, createSchema)};\n`;
         fused = true;
       } else {
         // Lock the target in a transaction and read its state under the lock.
         const locked = parseState(asArray(await client.query(
-          `BEGIN; ${timeoutSql({ ...options, local: true })}; ${stateQueries.replace('%LOCK%', 'xact_lock')}`,
+          `BEGIN; ${timeoutSql({ ...options, local: true })}; ${stateQueries}`,
         )));
         version = Math.max(0, ...locked.applied.map((a) => a.version));
         if (!locked.locked) {
@@ -148,7 +155,7 @@ export async function applyTarget(pool: Pool, target: MigrationTarget, set: Migr
           try {
             await options.afterApply(client, target, [...done, ...chunk]);
           } catch (e) {
-            throw new StepError(e, undefined);
+            throw new StepError(e, (e as { file?: string })?.file); // e.g. the pool migration that left a table uncovered
           }
           await client.query('COMMIT');
         } else if (!last) {
@@ -160,15 +167,17 @@ export async function applyTarget(pool: Pool, target: MigrationTarget, set: Migr
         continue;
       }
 
-      // A no-transaction step: trade the transaction lock for a session lock, re-read, run, record.
+      // A no-transaction step: trade the transaction lock for a session hold, re-read, run, record.
       await client.query('ROLLBACK');
       discard = true; // until the session is clean again
-      const session = parseState(asArray(await client.query(`${timeoutSql({ ...options, local: false })}; ${stateQueries.replace('%LOCK%', 'lock')}`)));
-      if (!session.locked) {
-        await client.query('RESET lock_timeout; RESET statement_timeout');
+      const held = parseState(asArray(await client.query(`BEGIN; ${timeoutSql({ ...options, local: true })}; ${stateQueries}`)));
+      if (!held.locked) {
+        await client.query('ROLLBACK');
         discard = false;
         return { status: 'skipped-locked', steps: done, version };
       }
+      await client.query(`${holdForSessionSql(lockName)}; COMMIT`);
+      const session = parseState(asArray(await client.query(`${timeoutSql({ ...options, local: false })}; SELECT true AS locked; ${readState}`)));
       const again = plan(session.applied);
       const step = chunk[0];
       const same = again.action === 'migrate' && again.steps[0].migration.version === step.migration.version && again.steps[0].direction === step.direction;
@@ -187,7 +196,7 @@ export async function applyTarget(pool: Pool, target: MigrationTarget, set: Migr
         done.push(step);
         version = versionAfter(session.applied.map((a) => a.version), [step]);
       }
-      await client.query(`SELECT pg_advisory_unlock(${ns}, ${key}); RESET lock_timeout; RESET statement_timeout; RESET search_path; RESET ROLE`);
+      await client.query(`RESET ROLE; ${releaseSessionSql(lockName)}; RESET lock_timeout; RESET statement_timeout; RESET search_path`);
       discard = false;
       if (same && last) {
         if (options.afterApply) {
@@ -233,13 +242,14 @@ const GUARD = { locked: 'TNLCK', stateChanged: 'TNSTA', noSchema: 'TNSCH' } as c
  * and that its schema exists (creating it when allowed), raising a {@link GUARD} error otherwise:
  * the server-side half of the optimistic first round trip.
  */
-function guardSql(target: MigrationTarget, [ns, key]: readonly [number, number], applied: readonly AppliedMigration[], createSchema: boolean): string {
+function guardSql(target: MigrationTarget, lockName: string, applied: readonly AppliedMigration[], createSchema: boolean): string {
   const state = [...applied].sort((a, b) => a.version - b.version).map((a) => `${a.version}:${a.checksum}`).join(',');
   const noSchema = createSchema
     ? `EXECUTE ${quoteLiteral(`CREATE SCHEMA ${quoteIdent(target.schema)}`)};`
     : `RAISE EXCEPTION 'schema missing' USING ERRCODE = '${GUARD.noSchema}';`;
   const body = `BEGIN
-  IF NOT pg_try_advisory_xact_lock(${ns}, ${key}) THEN RAISE EXCEPTION 'target locked' USING ERRCODE = '${GUARD.locked}'; END IF;
+  ${tryLockPlpgsql(lockName)};
+  IF NOT FOUND THEN RAISE EXCEPTION 'target locked' USING ERRCODE = '${GUARD.locked}'; END IF;
   IF coalesce((SELECT string_agg(version::text || ':' || checksum, ',' ORDER BY version) FROM ${STATE_TABLE} WHERE target = ${quoteLiteral(target.name)}), '') <> ${quoteLiteral(state)} THEN
     RAISE EXCEPTION 'state changed' USING ERRCODE = '${GUARD.stateChanged}';
   END IF;

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
 import { Pool, type PoolConfig } from 'pg';
+import { assertPoolCoverage } from '../pool/coverage';
 import { enforcePoolRls } from '../pool/provision';
 import { applyTarget, type AfterApply, type ApplyOutcome } from './apply-target';
 import type { MigrationSet, MigrationSets } from './migration-set';
@@ -16,7 +17,7 @@ import { databaseKey, describeDatabase, migrationSetFor, TargetError, validateTa
  *   (max = concurrency) and one state query for all its targets. Up-to-date targets are
  *   reported from that query alone, without a transaction.
  * - At most `concurrency` targets are migrated at a time (and at most `concurrency` databases are
- *   open), each in its own transaction under its own advisory lock (see apply-target.ts).
+ *   open), each in its own transaction under its own platform lock (see apply-target.ts).
  * - A target whose lock is held by another runner is retried `lockRetries` times within the run,
  *   after the database's other targets; then reported `skipped-locked`.
  * - A target's failure (or its database's) is its result; the others go on.
@@ -47,7 +48,9 @@ export interface MigrateOptions {
   /**
    * Enforce row-level security on the pool (lib/pool enforcePoolRls: every table with tenant_id
    * gets RLS enabled and forced, the tenant_isolation policy, a tenant_id index) in the
-   * transaction of a pool target's last migration, before `afterApply`. @default true
+   * transaction of a pool target's last migration, before `afterApply`, and refuse (roll back) a
+   * migration that leaves a relation neither tenant-scoped nor declared shared
+   * (lib/pool/coverage.ts). @default true
    */
   readonly enforcePoolRls?: boolean;
   /** Run id (a UUID). @default a random UUID */
@@ -110,6 +113,8 @@ export async function migrateTargets(options: MigrateOptions): Promise<Migration
     enforceRls && t.kind === 'pool'
       ? async (client, target, steps) => {
         await enforcePoolRls(client, target.schema);
+        // Nothing may be left outside tenant isolation: a table without tenant_id must be declared shared.
+        await assertPoolCoverage(client, target.schema, steps.map((s) => ({ file: s.script.file, sql: s.script.sql })));
         await userAfterApply?.(client, target, steps);
       }
       : userAfterApply;
@@ -141,7 +146,8 @@ export async function migrateTargets(options: MigrateOptions): Promise<Migration
       }
       if (todo.length === 0) return;
 
-      let stateTable: Promise<void> | undefined = state.exists ? Promise.resolve() : undefined;
+      // Also when the state table exists: a database migrated by an older version may lack the platform-lock table.
+      let stateTable: Promise<void> | undefined;
       const ensure = () => (stateTable ??= (async () => {
         const client = await pool.connect();
         try {

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import type { ClientBase, Pool } from 'pg';
+import { CREATE_PLATFORM_LOCKS, createIfMissing } from '../db/platform-locks';
 import { quoteLiteral } from '../db/sql';
 import type { Migration } from './migration-set';
 
@@ -18,7 +18,8 @@ CREATE TABLE IF NOT EXISTS tenancy.schema_migrations (
   checksum    text NOT NULL,
   applied_at  timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (target, version)
-);`;
+);
+${CREATE_PLATFORM_LOCKS}`;
 
 /** A row of the state table. */
 export interface AppliedMigration {
@@ -27,14 +28,13 @@ export interface AppliedMigration {
   readonly checksum: string;
 }
 
-/** Advisory-lock namespace (first key) of per-target locks: "tena". */
-const TARGET_LOCK_NAMESPACE = 0x74656e61;
-/** Advisory-lock namespace of the state-table creation: "tenb". */
-const STATE_TABLE_LOCK = [0x74656e62, 0] as const;
-
-/** The two-int advisory-lock key of a target, derived from its name (one lock per target per database). */
-export function advisoryKey(target: string): readonly [number, number] {
-  return [TARGET_LOCK_NAMESPACE, createHash('sha256').update(target).digest().readInt32BE(0)];
+/**
+ * The platform lock of a target (one per target per database): a row of tenancy.platform_locks,
+ * which no tenant role can lock (lib/db/platform-locks.ts), not an advisory lock, whose
+ * predictable key any role connected to the database could hold.
+ */
+export function targetLockName(target: string): string {
+  return `migrate:${target}`;
 }
 
 const isUndefinedTable = (e: unknown): boolean => (e as { code?: string })?.code === '42P01' || (e as { code?: string })?.code === '3F000';
@@ -58,16 +58,12 @@ export async function readStates(pool: Pool | ClientBase, targets: readonly stri
   }
 }
 
-/** Creates the state table if missing, serialized between concurrent runners by a transaction-level advisory lock. */
+/**
+ * Creates the state table and the platform-lock table if missing. Concurrent runners may race:
+ * the loser's duplicate-object error is retried (no lock, so nothing a tenant holds can stall it).
+ */
 export async function ensureStateTable(client: ClientBase): Promise<void> {
-  await client.query('BEGIN');
-  try {
-    await client.query(`SELECT pg_advisory_xact_lock(${STATE_TABLE_LOCK[0]}, ${STATE_TABLE_LOCK[1]});${CREATE_STATE_TABLE}`);
-    await client.query('COMMIT');
-  } catch (e) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw e;
-  }
+  await createIfMissing(client, CREATE_STATE_TABLE);
 }
 
 /** Statements that record an applied migration (literals only: they travel in multi-statement simple queries). */

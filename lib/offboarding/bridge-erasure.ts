@@ -12,6 +12,10 @@ import { quoteIdent, tenantSqlNames } from '../db/sql';
  * dropped and the step fails naming them: a person decides. Then the role: its remaining
  * privileges and objects in this database (`DROP OWNED`: grants on the database, default
  * privileges) and the role itself.
+ *
+ * A role is cluster-wide and can own objects in any database it could ever connect to (a large
+ * object in `postgres`, left there to make DROP ROLE fail and so block the erasure). pg_shdepend
+ * names every database holding something of the role; `DROP OWNED` runs in each of them first.
  */
 export interface OutsideDependent {
   readonly dependent: string;
@@ -77,9 +81,36 @@ export interface BridgeErasure {
   readonly migrationRows: number;
 }
 
-/** Drops the tenant's schema (after the dependency check) and role, in one transaction. Idempotent. */
-export async function eraseBridgeTenant(admin: ClientBase, slug: string): Promise<BridgeErasure> {
+export interface BridgeErasureOptions {
+  /** Runs `fn` on a master-user connection to another database of the cluster. Without it, objects of the role elsewhere fail the erasure, naming their databases. */
+  readonly inDatabase?: <T>(database: string, fn: (c: ClientBase) => Promise<T>) => Promise<T>;
+}
+
+/** Databases other than the current one where the role owns something or holds a privilege (pg_shdepend). */
+export async function otherDatabasesOfRole(admin: ClientBase, role: string): Promise<string[]> {
+  const r = await admin.query<{ datname: string }>(
+    `SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid
+      WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = (SELECT oid FROM pg_roles WHERE rolname = $1)
+        AND d.datname <> current_database() ORDER BY 1`,
+    [role],
+  );
+  return r.rows.map((row) => row.datname);
+}
+
+/** Drops the tenant's schema (after the dependency check) and role, in one transaction, after its objects in other databases. Idempotent. */
+export async function eraseBridgeTenant(admin: ClientBase, slug: string, options: BridgeErasureOptions = {}): Promise<BridgeErasure> {
   const { schema, role } = tenantSqlNames(slug);
+  const elsewhere = await otherDatabasesOfRole(admin, role);
+  if (elsewhere.length > 0) {
+    if (!options.inDatabase) throw new Error(`role ${role} owns objects or holds privileges in database(s) ${elsewhere.join(', ')}; erase them there first (DROP OWNED BY ${role} in each)`);
+    await grantMembership(admin, role);
+    for (const database of elsewhere) {
+      await options.inDatabase(database, async (c) => {
+        await c.query("SET lock_timeout = '10s'");
+        await c.query(`DROP OWNED BY ${quoteIdent(role)}`);
+      });
+    }
+  }
   await admin.query('BEGIN');
   try {
     await admin.query("SET LOCAL lock_timeout = '10s'");
@@ -101,9 +132,7 @@ export async function eraseBridgeTenant(admin: ClientBase, slug: string): Promis
     if (roleExists) {
       const refused = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1 AND (rolsuper OR rolreplication)', [role]);
       if (refused.rowCount) throw new Error(`role ${role} is a superuser or has REPLICATION; refusing to drop it`);
-      // DROP OWNED needs the privileges of the role: the master user (CREATEROLE) grants itself membership first.
-      const member = (await admin.query<{ m: boolean }>("SELECT pg_has_role(current_user, $1, 'USAGE') AS m", [role])).rows[0].m;
-      if (!member) await admin.query(`GRANT ${quoteIdent(role)} TO CURRENT_USER`);
+      await grantMembership(admin, role);
       await admin.query(`DROP OWNED BY ${quoteIdent(role)}`);
       await admin.query(`DROP ROLE ${quoteIdent(role)}`);
     }
@@ -113,6 +142,12 @@ export async function eraseBridgeTenant(admin: ClientBase, slug: string): Promis
     await admin.query('ROLLBACK').catch(() => undefined);
     throw e;
   }
+}
+
+/** DROP OWNED needs the privileges of the role: the master user (CREATEROLE) grants itself membership first. */
+async function grantMembership(admin: ClientBase, role: string): Promise<void> {
+  const member = (await admin.query<{ m: boolean }>("SELECT pg_has_role(current_user, $1, 'USAGE') AS m", [role])).rows[0].m;
+  if (!member) await admin.query(`GRANT ${quoteIdent(role)} TO CURRENT_USER`);
 }
 
 /** After the fact: neither the schema nor the role exists. */

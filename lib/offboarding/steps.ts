@@ -66,7 +66,11 @@ export function offboardingSteps(): Step<OffboardingContext>[] {
       name: 'erase-schema',
       when: isModel('bridge'),
       async run(ctx) {
-        const erased = await ctx.services.databases.withClient(sharedAdmin(ctx, 'bridge'), (c) => eraseBridgeTenant(c, ctx.tenant.slug));
+        const admin = sharedAdmin(ctx, 'bridge');
+        // The role's objects in the cluster's other databases (a large object in `postgres`) go too.
+        const erased = await ctx.services.databases.withClient(admin, (c) => eraseBridgeTenant(c, ctx.tenant.slug, {
+          inDatabase: (database, fn) => ctx.services.databases.withClient(admin, fn, database),
+        }));
         return { ...erased };
       },
     },

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { checkRegistryRules, type Registry, type TenantLocation } from '../registry/load-registry';
 import type { RegistryProblem } from '../registry/registry-error';
@@ -37,6 +37,31 @@ export interface OnboardingRequest {
   readonly paymentMethod?: string;
 }
 
+/**
+ * What a request asks for, as a hash: the same request key may only come back with the same
+ * parameters (a retry); with different ones it is a conflict, never the first request's answer.
+ * Defaults are applied first, so an omitted default equals it spelled out. The request key itself
+ * and the payment method (a credential a retry need not resend; it does not define the tenant) are
+ * not part of it.
+ */
+export function requestFingerprint(req: OnboardingRequest): string {
+  const text = (v: string | undefined) => (typeof v === 'string' ? v.trim() : null);
+  const canonical = {
+    email: text(req.email)?.toLowerCase() ?? null,
+    company: text(req.company),
+    plan: text(req.plan),
+    model: text(req.model),
+    region: text(req.region),
+    dataResidency: text(req.dataResidency) ?? 'none',
+    compliance: { hipaa: false, pci: false, soc2: true, gdpr: false, ...req.compliance },
+    slug: text(req.slug),
+    subdomain: text(req.subdomain)?.toLowerCase() ?? null,
+    customDomain: text(req.customDomain)?.toLowerCase() ?? null,
+  };
+  return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
+}
+
+
 /** One thing wrong with a request, named by the request field. */
 export interface RequestProblem {
   readonly field: string;
@@ -47,6 +72,17 @@ export class OnboardingRequestError extends Error {
   constructor(readonly problems: readonly RequestProblem[]) {
     super(`invalid onboarding request:\n${problems.map((p) => `  ${p.field ? `${p.field}: ` : ''}${p.message}`).join('\n')}`);
     this.name = 'OnboardingRequestError';
+  }
+}
+
+/**
+ * A request key already used by a request with other parameters: an invalid request (CLI exit 2,
+ * field `requestKey`), not the first request's answer.
+ */
+export class RequestKeyConflictError extends OnboardingRequestError {
+  constructor(readonly requestKey: string, readonly earlierJob: string) {
+    super([{ field: 'requestKey', message: `${JSON.stringify(requestKey)} was already used by onboarding job ${earlierJob} with different parameters; use a new key for a new request` }]);
+    this.name = 'RequestKeyConflictError';
   }
 }
 

@@ -2,7 +2,7 @@ import { tenantNames } from '../naming';
 import type { LifecycleJob } from './lifecycle-store';
 import { uniqueViolation } from './lifecycle-store';
 import type { LifecycleQueue } from './queue';
-import { OnboardingRequestError, validateOnboardingRequest, type OnboardingRequest } from './request';
+import { OnboardingRequestError, RequestKeyConflictError, requestFingerprint, validateOnboardingRequest, type OnboardingRequest } from './request';
 import type { LifecycleServices } from './services';
 
 /**
@@ -17,7 +17,8 @@ import type { LifecycleServices } from './services';
  * 4. the job on the queue.
  *
  * With a request key, submitting the same request again returns the first one's tenant and
- * enqueues its job again if it is not queued (e.g. the first submission died before step 4).
+ * enqueues its job again if it is not queued (e.g. the first submission died before step 4). The
+ * same key with different parameters (requestFingerprint) is a {@link RequestKeyConflictError}.
  */
 export interface SubmittedOnboarding {
   readonly tenantId: string;
@@ -33,9 +34,14 @@ const MAX_SLUG_ATTEMPTS = 5;
 
 export async function submitOnboarding(services: LifecycleServices, queue: LifecycleQueue, input: OnboardingRequest, options: { requestedBy?: string } = {}): Promise<SubmittedOnboarding> {
   const { store } = services;
+  const fingerprint = requestFingerprint(input);
+  const sameRequest = (earlier: LifecycleJob): LifecycleJob => {
+    if (earlier.request.requestFingerprint !== fingerprint) throw new RequestKeyConflictError(input.requestKey!, earlier.id);
+    return earlier;
+  };
   if (input.requestKey) {
     const earlier = await store.jobByRequestKey(input.requestKey);
-    if (earlier) return resume(services, queue, earlier);
+    if (earlier) return resume(services, queue, sameRequest(earlier));
   }
   for (let attempt = 1; ; attempt++) {
     const registry = await services.registry.load();
@@ -43,13 +49,13 @@ export async function submitOnboarding(services: LifecycleServices, queue: Lifec
     const v = validateOnboardingRequest(input, registry, taken);
     let job: LifecycleJob;
     try {
-      job = await store.createOnboarding(v.tenant, v.domains, { entry: v.entry, domains: v.domains, requestedBy: options.requestedBy ?? services.config.actor, ...(v.paymentMethod ? { paymentMethod: v.paymentMethod } : {}) }, v.requestKey);
+      job = await store.createOnboarding(v.tenant, v.domains, { entry: v.entry, domains: v.domains, requestedBy: options.requestedBy ?? services.config.actor, requestFingerprint: fingerprint, ...(v.paymentMethod ? { paymentMethod: v.paymentMethod } : {}) }, v.requestKey);
     } catch (e) {
       const constraint = uniqueViolation(e);
       if (!constraint) throw e;
       if (constraint.includes('request_key') && input.requestKey) {
         const earlier = await store.jobByRequestKey(input.requestKey);
-        if (earlier) return resume(services, queue, earlier);
+        if (earlier) return resume(services, queue, sameRequest(earlier));
       }
       // Another request took the slug or a domain between validation and insert.
       if (!input.slug && constraint.includes('slug') && attempt < MAX_SLUG_ATTEMPTS) continue;

@@ -16,11 +16,30 @@ import { WorkloadValuesSchema } from './workload-values';
 export const SLUG_PATTERN = /^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){2,29}$/;
 export const SLUG_MAX_LENGTH = 30;
 
-/** Slugs that would shadow a platform name, a well-known subdomain or a PostgreSQL role. */
+/**
+ * Slugs and subdomain labels that would shadow a platform name, a PostgreSQL role, or a name that
+ * identity and mail systems trust under the platform's domain (a tenant at `login.` or `sso.`
+ * phishes every tenant; `mta-sts.`, `autodiscover.`, `autoconfig.` are fetched by mail clients and
+ * servers). The one list for the registry loader and onboarding requests (both validate with
+ * this schema; lib/onboarding/slug.ts avoids it when generating slugs).
+ */
 export const RESERVED_SLUGS: ReadonlySet<string> = new Set([
-  'platform', 'admin', 'api', 'app', 'www', 'mail', 'smtp', 'status', 'console', 'dashboard',
-  'system', 'default', 'public', 'root', 'postgres', 'pgbouncer', 'template', 'internal',
-  'kube', 'cluster', 'monitoring', 'billing', 'control-plane', 'shared', 'pool', 'bridge', 'silo',
+  // the platform and its infrastructure
+  'platform', 'admin', 'api', 'app', 'www', 'status', 'console', 'dashboard', 'system', 'default',
+  'public', 'root', 'postgres', 'pgbouncer', 'template', 'internal', 'kube', 'cluster',
+  'monitoring', 'billing', 'control-plane', 'shared', 'pool', 'bridge', 'silo',
+  'static', 'cdn', 'assets', 'media', 'files', 'download', 'downloads', 'docs', 'help', 'support',
+  'blog', 'metrics', 'grafana', 'health',
+  'webhook', 'webhooks', 'portal', 'pay', 'payment', 'payments', 'checkout', 'invoice', 'invoices',
+  // identity
+  'login', 'logout', 'signin', 'signup', 'sign-in', 'sign-up', 'register', 'auth', 'oauth', 'oauth2',
+  'oidc', 'sso', 'saml', 'adfs', 'sts', 'idp', 'identity', 'account', 'accounts', 'id', 'secure',
+  'security', 'password', 'passwords', 'mfa', 'verify', 'ldap', 'kerberos', 'vpn',
+  // mail, DNS and other well-known hosts
+  'mail', 'email', 'webmail', 'smtp', 'smtps', 'imap', 'imaps', 'pop', 'pop3', 'pop3s', 'mx',
+  'mta-sts', 'autodiscover', 'autoconfig', 'postmaster', 'hostmaster', 'webmaster', 'abuse',
+  'noreply', 'no-reply', 'ns', 'ns1', 'ns2', 'ns3', 'ns4', 'dns', 'ftp', 'sftp', 'ssh', 'git',
+  'wpad', 'isatap', 'localhost',
 ]);
 
 /**

@@ -57,11 +57,10 @@ describe('migrateTargets against PostgreSQL 15', () => {
     await pg().query('DROP TABLE tenant_broken_005.tasks', [], 'broken_fleet');
     // Up-to-date targets are settled by the one state read: never locked, no transaction. Another
     // session holds the lock of one of them, which would make any lock attempt report skipped-locked.
-    const { advisoryKey } = await import('../../lib/migrate/state');
     const holder = await pg().connect({ database: 'broken_fleet' });
     let rerun;
     try {
-      await holder.query('SELECT pg_advisory_lock($1, $2)', [...advisoryKey('tenant_broken_004')]);
+      await holdTargetLock(holder, 'tenant_broken_004');
       rerun = await migrateTargets({ targets: all, migrations: repoSets(), concurrency: 4, lockRetries: 0 });
     } finally {
       await holder.end();
@@ -138,11 +137,9 @@ describe('migrateTargets against PostgreSQL 15', () => {
   test('a target locked by another runner is retried, then reported skipped-locked', async () => {
     const { targets } = await bridgeFleet(pg(), 'advisory_fleet', slugs('adv-', 3));
     const migrations = set({ '0001_a.up.sql': 'CREATE TABLE a (id int);' });
-    const { advisoryKey } = await import('../../lib/migrate/state');
-    const [ns, key] = advisoryKey('tenant_adv_002');
     const other = await pg().connect({ database: 'advisory_fleet' });
     try {
-      await other.query('SELECT pg_advisory_lock($1, $2)', [ns, key]);
+      await holdTargetLock(other, 'tenant_adv_002');
       const run = await migrateTargets({ targets, migrations, lockRetries: 2, lockRetryDelayMs: 1 });
       const results = byTarget(run.results);
       expect(results.tenant_adv_002).toMatchObject({ status: 'skipped-locked', attempts: 3, version: 0 });
@@ -172,8 +169,8 @@ describe('migrateTargets against PostgreSQL 15', () => {
       { indexrelid: 'tenant_notx_002.items_sku', indisvalid: true },
     ]);
     expect((await appliedVersions(pg(), 'notx_fleet')).tenant_notx_002).toEqual([1, 2, 3]);
-    // No advisory lock is left behind by the session-level path.
-    expect(await pg().query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory'")).toEqual([]);
+    // No session hold is left behind by the session-level path.
+    expect(await pg().query('SELECT name FROM tenancy.platform_locks WHERE holder_pid IS NOT NULL', [], 'notx_fleet')).toEqual([]);
 
     // A failure in the middle: what ran stays (it was outside a transaction), nothing is recorded, the rerun finishes it.
     const failing = set({ ...files, '0004_broken.up.sql': '-- tenancy:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS items_note ON items (note);\nCREATE INDEX CONCURRENTLY IF NOT EXISTS items_bad ON items (no_such_column);\n' });
@@ -245,7 +242,8 @@ describe('migrateTargets against PostgreSQL 15', () => {
     const connection = pg().adminConfig('quoting');
     const hostile = `evil"; DROP SCHEMA victim CASCADE; --`;
     const dollar = `we'ird$x$ $$`;
-    const migrations = set({ '0001_t.up.sql': 'CREATE TABLE t (id int);' });
+    // A pool table has tenant_id (or is declared shared): the runner refuses anything else.
+    const migrations = set({ '0001_t.up.sql': 'CREATE TABLE t (tenant_id uuid NOT NULL, id int);' });
     const run = await migrateTargets({
       targets: [poolTarget({ connection, name: 'pool-a', schema: hostile }), poolTarget({ connection, name: 'pool-b', schema: dollar })],
       migrations,
@@ -327,3 +325,12 @@ describe('migrateTargets against PostgreSQL 15', () => {
   });
 });
 
+
+/** Holds a target's platform lock as another runner would: the row locked in an open transaction (the caller ends the client). */
+async function holdTargetLock(client: { query: (sql: string) => Promise<unknown> }, target: string): Promise<void> {
+  const { prepareLock } = await import('../../lib/db/platform-locks');
+  const { targetLockName } = await import('../../lib/migrate/state');
+  await prepareLock(client as never, targetLockName(target));
+  await client.query('BEGIN');
+  await client.query(`SELECT 1 FROM tenancy.platform_locks WHERE name = '${targetLockName(target)}' FOR UPDATE`);
+}

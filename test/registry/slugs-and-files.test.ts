@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RESERVED_SLUGS } from '../../lib/registry/tenant-schema';
+import { RESERVED_SLUGS, SLUG_PATTERN } from '../../lib/registry/tenant-schema';
 import { ACME_ID, expectAccepted, expectRejected, makeProject, q, rejectionOf, runTenantCase, tenantYaml } from './helpers';
 
 const SLUG_RULE = /must be 3-30 characters: lowercase letters and digits, single inner hyphens, starting with a letter/;
@@ -47,7 +47,8 @@ describe('slug attacks and mistakes are rejected, with nothing else reported', (
     runTenantCase({ name: slug, text: tenantYaml({ slug }), expected: { path: 'slug', message: /expected string|must be/, at: /^slug:/ } });
   });
 
-  test.each([...RESERVED_SLUGS])('reserved slug %s, in a file of that name', (slug) => {
+  // Names shorter than a slug (mx, ns, id) are reserved as subdomain labels; as slugs the pattern refuses them first.
+  test.each([...RESERVED_SLUGS].filter((s) => SLUG_PATTERN.test(s)))('reserved slug %s, in a file of that name', (slug) => {
     runTenantCase({
       name: slug,
       file: `${slug}.yaml`,
