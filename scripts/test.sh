@@ -48,6 +48,10 @@ if [ ! -d "$mirror/registry.terraform.io/hashicorp/aws" ]; then
   echo "npm test: no hashicorp/aws provider mirror at $mirror (set TENANCY_TF_MIRROR)" >&2; exit 1
 fi
 
+# The chart tests run real Helm (test/support/helm.ts): fetched once into node_modules/.cache.
+helm="$(bash scripts/fetch-helm.sh)" || { echo "npm test: could not fetch helm (scripts/fetch-helm.sh); set TENANCY_HELM to a helm v3.17 binary" >&2; exit 1; }
+export TENANCY_HELM="$helm"
+
 npx tsc -p tsconfig.test.json
 npx tsc -p tsconfig.json
 

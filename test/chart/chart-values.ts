@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 
 /**
- * Static checks of the tenant Helm chart (charts/tenant-app) that need no `helm` binary, and
- * the value-path helpers other tests use to check that the values a construct passes to the
- * chart exist in its values.yaml.
+ * Static checks of the Helm charts: every `.Values` reference in a template exists in values.yaml
+ * (Helm itself renders a misspelt reference as nothing, even under `helm lint --strict`), and the
+ * value-path helpers other tests use to check that the values a construct passes to the chart
+ * exist in its values.yaml.
  */
 
 export const CHART_DIR = join(__dirname, '..', '..', 'charts', 'tenant-app');

@@ -1,12 +1,18 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { K8S_LABELS } from '../../lib/kubernetes/tenant-namespace';
+import { WorkloadValuesSchema } from '../../lib/registry/workload-values';
+import { TENANT_APP_CHART, HelmError, helmLint, helmTemplate, onlyManifest } from '../support/helm';
+import { schemaProblems } from '../support/kubernetes-schema';
 import {
   CHART_DIR, CONTRACT_PATHS, assertPathsExist, dynamicValueLookups, loadChartValues, loadChartYaml, loadTemplates,
-  missingRefsIn, missingValueRefs, misspellingMutants, namedTemplates, unusedValues, valuePathsOf, valueRefsOf,
+  missingValueRefs, misspellingMutants, namedTemplates, unusedValues, valuePathsOf,
 } from './chart-values';
 import { restrictedViolations } from './pod-security';
-import { TemplateError, onlyManifest, renderChart } from './render';
+import { misspeltKeyMutants, schemaPaths, type JsonSchema } from './values-schema';
+
+// charts/tenant-app, rendered by real Helm (test/support/helm.ts) with test values; what it renders
+// for each sample tenant's synthesized values is in sample-tenants.test.ts.
 
 const FIXTURE = join(__dirname, 'fixtures', 'misspelt-chart');
 const TENANT_ID = '2076941a-0207-46ac-9fc3-25d79442d9ff';
@@ -15,8 +21,10 @@ const MINIMAL = {
   tenant: { id: TENANT_ID, slug: 'acme', plan: 'pro', model: 'bridge' },
   image: { repository: 'registry.example.com/tenant-app' },
 };
-const render = (values: Record<string, unknown> = {}) =>
-  renderChart({ ...MINIMAL, ...values, tenant: { ...MINIMAL.tenant, ...(values.tenant as object) }, image: { ...MINIMAL.image, ...(values.image as object) } }, { releaseName: 'tenant-app', namespace: 'tenant-acme' });
+const SCHEMA = JSON.parse(readFileSync(join(CHART_DIR, 'values.schema.json'), 'utf8')) as JsonSchema;
+/** `helm template` of the chart with MINIMAL, then `values` over it (Helm merges them). */
+const render = (values: Record<string, unknown> = {}, releaseName = 'tenant-app') =>
+  helmTemplate(TENANT_APP_CHART, [MINIMAL, values], { releaseName, namespace: 'tenant-acme' });
 const podSpecOf = (deployment: Record<string, any>) => deployment.spec.template.spec;
 const containerOf = (deployment: Record<string, any>) => podSpecOf(deployment).containers[0];
 const envOf = (deployment: Record<string, any>): Record<string, any> =>
@@ -73,7 +81,7 @@ describe('values contract', () => {
   });
 });
 
-describe('static check of .Values references (no helm binary here)', () => {
+describe('static check of .Values references (Helm renders a missing reference as nothing, even with lint --strict)', () => {
   test('every .Values reference in the templates exists in values.yaml', () => {
     expect(missingValueRefs()).toEqual([]);
   });
@@ -104,8 +112,81 @@ describe('static check of .Values references (no helm binary here)', () => {
     expect(mutants).toBeGreaterThan(40);
   });
 
-  test('a misspelt reference also fails when rendered (strict, like helm lint --strict)', () => {
-    expect(() => renderChart({}, { chartDir: FIXTURE })).toThrow(/map has no entry for key "(hots|reposiory)"/);
+  test('which Helm itself does not catch: the fixture lints clean and renders the misspelt references as nothing', () => {
+    expect(helmLint(FIXTURE, [])).toMatchObject({ ok: true });
+    expect(onlyManifest(helmTemplate(FIXTURE, []), 'ConfigMap').data).toEqual({ image: ':1.0.0', host: '', port: '5432' });
+  });
+});
+
+describe('values.schema.json: misspelt or unknown values fail helm template and helm lint', () => {
+  test('the schema describes the values of values.yaml (the free-form mappings and Kubernetes types aside), and only optional ones besides', () => {
+    const { owned, open } = schemaPaths(SCHEMA);
+    const inValues = valuePathsOf(loadChartValues()).filter((p) => !open.some((o) => p.startsWith(`${o}.`)));
+    expect(inValues.filter((p) => !owned.has(p))).toEqual([]);
+    // Read through toYaml of the probe's mapping; no default.
+    expect([...owned].filter((p) => !inValues.includes(p))).toEqual(['probes.readiness.successThreshold', 'probes.liveness.successThreshold']);
+    expect(open.sort()).toEqual(['affinity', 'ingress.annotations', 'nodeSelector', 'podAnnotations', 'podLabels', 'podSecurityContext', 'resources.limits', 'resources.requests', 'securityContext']);
+  });
+
+  test('every value the registry lets a tenant set (lib/registry/workload-values.ts) is in the schema', () => {
+    const allowed: string[] = [];
+    const walk = (zod: any, prefix: string[]) => {
+      while (zod?.def?.type === 'optional') zod = zod.unwrap();
+      if (!zod?.shape) return;
+      for (const [key, child] of Object.entries(zod.shape)) {
+        allowed.push([...prefix, key].join('.'));
+        walk(child, [...prefix, key]);
+      }
+    };
+    walk(WorkloadValuesSchema, []);
+    expect(allowed.length).toBeGreaterThan(30);
+    const { owned, open } = schemaPaths(SCHEMA);
+    expect(allowed.filter((p) => !owned.has(p) && !open.some((o) => p.startsWith(`${o}.`)))).toEqual([]);
+  });
+
+  test('an unknown key is refused, named with its place, by helm template and by helm lint --strict', () => {
+    const misspelt = { tenant: { slgu: 'acme' }, databse: { host: 'h' }, ingress: { tls: { secretName: 'x' } } };
+    let error: unknown;
+    try {
+      render(misspelt);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(HelmError);
+    expect((error as HelmError).stderr).toContain('values don\'t meet the specifications of the schema');
+    for (const problem of ['(root): Additional property databse is not allowed', 'tenant: Additional property slgu is not allowed', 'ingress: Additional property tls is not allowed']) {
+      expect((error as HelmError).stderr).toContain(problem);
+    }
+    const lint = helmLint(TENANT_APP_CHART, [MINIMAL, misspelt]);
+    expect(lint.ok).toBe(false);
+    expect(lint.output).toContain('tenant: Additional property slgu is not allowed');
+  });
+
+  test('a wrong type is refused: a mapping for a scalar, a scalar for a list or a mapping, a string for a number', () => {
+    expect(() => render({ image: { tag: { name: 'x' } } })).toThrow(/image\.tag: Invalid type\. Expected: string, given: object/);
+    expect(() => render({ resources: '500m' })).toThrow(/resources: Invalid type\. Expected: object, given: string/);
+    expect(() => render({ tolerations: { key: 'x' } })).toThrow(/tolerations: Invalid type\. Expected: array, given: object/);
+    expect(() => render({ extraEnv: 'A=b' })).toThrow(/extraEnv: Invalid type\. Expected: array, given: string/);
+    expect(() => render({ database: { port: '5432' } })).toThrow(/database\.port: Invalid type\. Expected: integer, given: string/);
+  });
+
+  test('keys under the free-form mappings are accepted; null deletes a default and is accepted', () => {
+    const rendered = render({ nodeSelector: { 'kubernetes.io/os': 'linux' }, podAnnotations: { a: 'b' }, ingress: { className: null } });
+    expect(podSpecOf(onlyManifest(rendered, 'Deployment')).nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
+  });
+
+  test('misspelling any one key the chart owns fails helm template', () => {
+    const mutants = misspeltKeyMutants(SCHEMA, loadChartValues());
+    expect(mutants.length).toBeGreaterThan(50);
+    const accepted = mutants.filter(({ values }) => {
+      try {
+        render(values);
+        return true;
+      } catch (e) {
+        return !(e instanceof HelmError && /Additional property \S+x is not allowed/.test(e.stderr));
+      }
+    });
+    expect(accepted.map((m) => m.path)).toEqual([]);
   });
 });
 
@@ -169,10 +250,11 @@ describe('Pod Security Admission: restricted', () => {
   });
 });
 
-describe('rendering (approximate Helm, see render.ts)', () => {
-  test('defaults render a Deployment and a Service only, labelled like the namespace objects', () => {
+describe('rendering', () => {
+  test('defaults render a Deployment and a Service only, labelled like the namespace objects, valid by their schemas', () => {
     const rendered = render();
     expect(rendered.manifests.map((m) => m.kind).sort()).toEqual(['Deployment', 'Service']);
+    expect(rendered.manifests.flatMap(schemaProblems)).toEqual([]);
     for (const m of rendered.manifests) {
       expect(m.metadata.labels).toMatchObject({
         [K8S_LABELS.tenantId]: TENANT_ID,
@@ -183,7 +265,6 @@ describe('rendering (approximate Helm, see render.ts)', () => {
         'app.kubernetes.io/instance': 'tenant-app',
       });
     }
-    expect(rendered.files['NOTES.txt']).toContain('tenant acme');
   });
 
   test('the Deployment: image, replicas, probes, ports, resources, service account', () => {
@@ -264,10 +345,20 @@ describe('rendering (approximate Helm, see render.ts)', () => {
   });
 
   test('tenant.id, tenant.slug and image.repository are required', () => {
-    expect(() => renderChart({ ...MINIMAL, tenant: { slug: 'acme' } })).toThrow(/tenant\.id is required/);
-    expect(() => renderChart({ ...MINIMAL, tenant: { id: TENANT_ID } })).toThrow(/tenant\.slug is required/);
-    expect(() => renderChart({ tenant: MINIMAL.tenant })).toThrow(/image\.repository is required/);
-    expect(() => renderChart({ ...MINIMAL, tenant: { slug: 'acme' } })).toThrow(TemplateError);
+    const template = (values: object) => () => helmTemplate(TENANT_APP_CHART, [values], { namespace: 'tenant-acme' });
+    expect(template({ ...MINIMAL, tenant: { slug: 'acme' } })).toThrow(/tenant\.id is required/);
+    expect(template({ ...MINIMAL, tenant: { id: TENANT_ID } })).toThrow(/tenant\.slug is required/);
+    expect(template({ tenant: MINIMAL.tenant })).toThrow(/image\.repository is required/);
+    expect(template({ ...MINIMAL, tenant: { slug: 'acme' } })).toThrow(HelmError);
+  });
+
+  test('every optional object renders valid by its schema', () => {
+    const rendered = render({
+      ingress: { enabled: true, host: 'acme.saas.example.com', tlsSecretName: 'acme-tls' }, autoscaling: { enabled: true }, podDisruptionBudget: { enabled: true },
+      database: { credentialsSecret: 'tenant-db-credentials' }, extraEnv: [{ name: 'A', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }],
+    });
+    expect(rendered.manifests.map((m) => m.kind).sort()).toEqual(['Deployment', 'HorizontalPodAutoscaler', 'Ingress', 'PodDisruptionBudget', 'Service']);
+    expect(rendered.manifests.flatMap(schemaProblems)).toEqual([]);
   });
 
   test('the Ingress: the tenant host, the class, TLS when a secret is named, the Service as backend', () => {
@@ -325,14 +416,12 @@ describe('rendering (approximate Helm, see render.ts)', () => {
 
   test('the token is mounted only when asked for', () => {
     expect(podSpecOf(onlyManifest(render({ serviceAccount: { automountToken: true } }), 'Deployment')).automountServiceAccountToken).toBe(true);
-    // null deletes the default; Helm (not strict) then reads nothing, and the pod still gets false.
-    const unset = renderChart({ ...MINIMAL, serviceAccount: { automountToken: null } }, { strict: false });
-    expect(podSpecOf(onlyManifest(unset, 'Deployment')).automountServiceAccountToken).toBe(false);
+    // null deletes the default; the template then reads nothing, and the pod still gets false.
+    expect(podSpecOf(onlyManifest(render({ serviceAccount: { automountToken: null } }), 'Deployment')).automountServiceAccountToken).toBe(false);
   });
 
   test('names: the release name, unless it lacks the chart name; fullnameOverride wins', () => {
-    const name = (releaseName: string, values: Record<string, unknown> = {}) =>
-      onlyManifest(renderChart({ ...MINIMAL, ...values }, { releaseName }), 'Deployment').metadata.name;
+    const name = (releaseName: string, values: Record<string, unknown> = {}) => onlyManifest(render(values, releaseName), 'Deployment').metadata.name;
     expect(name('tenant-app')).toBe('tenant-app');
     expect(name('acme')).toBe('acme-tenant-app');
     expect(name('acme', { fullnameOverride: 'web' })).toBe('web');

@@ -2,17 +2,16 @@
 // platform release, in the release namespace. Off (the default), nothing changes.
 import { Testing, TerraformStack } from 'cdktf';
 import { POST_APPLY_JOB_DEADLINE_SECONDS, POST_APPLY_RELEASE_TIMEOUT_SECONDS, TenantNamespace, type NamespacePostApplyJob } from '../../lib/kubernetes/tenant-namespace';
-import { loadRegistry } from '../../lib/registry/load-registry';
 import { PostApplyJobSchema, type PlatformConfig } from '../../lib/registry/platform-schema';
 import type { Tenant } from '../../lib/registry/tenant-schema';
 import { TenantStack } from '../../stacks/tenant-stack';
 import { restrictedViolations } from '../chart/pod-security';
-import { REPO_ROOT } from '../support/fixture-project';
+import { loadSampleRegistry } from '../support/sample-registry';
 import { named, ofKind, platformRelease, renderPlatform, renderPlatformRelease } from './platform-release';
 
 type Json = Record<string, any>;
 
-const registry = loadRegistry({ root: REPO_ROOT });
+const registry = loadSampleRegistry();
 const live = registry.tenants.filter((t) => t.status !== 'offboarded');
 const RELEASE_NS = registry.platform.kubernetes.releaseNamespace;
 const IMAGE = 'ghcr.io/cdktf-tenancy/tenancy:0.2.0';

@@ -2,11 +2,10 @@ import { Testing, TerraformStack } from 'cdktf';
 import { PLATFORM_OWNED_RESOURCES, TENANT_PLATFORM_CHART_VERSION, TenantNamespace, type TenantNamespaceProps } from '../../lib/kubernetes/tenant-namespace';
 import { loadChartYaml } from '../chart/chart-values';
 import { PLAN_PROFILES } from '../../lib/plans';
-import { loadRegistry } from '../../lib/registry/load-registry';
-import { REPO_ROOT } from '../support/fixture-project';
+import { loadSampleRegistry } from '../support/sample-registry';
 import { PLATFORM_CHART_DIR, named, ofKind, platformRelease, renderPlatform } from './platform-release';
 
-const registry = loadRegistry({ root: REPO_ROOT });
+const registry = loadSampleRegistry();
 const DB = [{ cidr: '10.0.32.0/20', ports: [5432] }];
 const PCI_NODES = { labelKey: 'tenancy.io/dedicated', labelValue: 'pci', taintKey: 'tenancy.io/dedicated' };
 

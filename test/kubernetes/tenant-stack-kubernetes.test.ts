@@ -1,17 +1,15 @@
 import { Testing } from 'cdktf';
-import { parse } from 'yaml';
 import { PLATFORM_ENFORCED_VALUES } from '../../lib/kubernetes/enforced-values';
 import { PLAN_PROFILES } from '../../lib/plans';
-import { loadRegistry } from '../../lib/registry/load-registry';
 import type { Tenant } from '../../lib/registry/tenant-schema';
 import { TenantStack } from '../../stacks/tenant-stack';
 import { assertPathsExist, loadChartValues } from '../chart/chart-values';
 import { restrictedViolations } from '../chart/pod-security';
-import { mergeValues, onlyManifest, renderChart } from '../chart/render';
-import { REPO_ROOT } from '../support/fixture-project';
+import { onlyManifest, releaseValueLayers, renderRelease } from '../support/helm';
+import { loadSampleRegistry } from '../support/sample-registry';
 import { named, renderPlatformRelease } from './platform-release';
 
-const registry = loadRegistry({ root: REPO_ROOT });
+const registry = loadSampleRegistry();
 const platform = { ...registry.platform, kubernetes: { ...registry.platform.kubernetes, enabled: true } };
 const live = registry.tenants.filter((t) => t.status !== 'offboarded');
 const chartValues = loadChartValues();
@@ -26,7 +24,7 @@ describe.each(live.map((t) => [t.slug, t] as const))('tenant %s: Kubernetes side
   const { stack, json } = build(t);
   const release = all(json, 'helm_release').find((r) => r.name === 'tenant-app');
   const platformObjects = renderPlatformRelease(json);
-  const layers = (release.values as string[]).map((v) => parse(v) as Record<string, unknown>);
+  const layers = releaseValueLayers(release);
 
   test('the Helm release is pinned to the platform chart version in the tenant namespace, after the platform release', () => {
     expect(release).toMatchObject({ name: 'tenant-app', namespace: `tenant-${t.slug}`, version: registry.platform.kubernetes.chartVersion, atomic: true });
@@ -45,9 +43,8 @@ describe.each(live.map((t) => [t.slug, t] as const))('tenant %s: Kubernetes side
     for (const layer of [plan, enforced]) assertPathsExist(layer, chartValues);
   });
 
-  test('the chart rendered with these values runs as restricted pods with the tenant identity and database settings', () => {
-    const merged = layers.reduce<unknown>((acc, layer) => mergeValues(acc, layer), {}) as Record<string, unknown>;
-    const rendered = renderChart(merged, { releaseName: 'tenant-app', namespace: `tenant-${t.slug}` });
+  test('the chart rendered by helm with these values runs as restricted pods with the tenant identity and database settings', () => {
+    const rendered = renderRelease(json, 'tenant-app');
     const deployment = onlyManifest(rendered, 'Deployment');
     const pod = deployment.spec.template.spec;
     expect(restrictedViolations(pod)).toEqual([]);

@@ -13,9 +13,8 @@ import { synthesize } from '../../lib/app/synthesize';
 import { loadRegistry } from '../../lib/registry/load-registry';
 import { RegistryError } from '../../lib/registry/registry-error';
 import { Testing } from 'cdktf';
-import { parse } from 'yaml';
 import { TenantStack } from '../../stacks/tenant-stack';
-import { mergeValues, onlyManifest, renderChart } from '../chart/render';
+import { TENANT_APP_CHART, helmTemplate, onlyManifest, renderRelease } from '../support/helm';
 import { expectAccepted, expectRejected, makeProject, q, tenantYaml, otherTenantYaml, BETA_ID, type ExpectedProblem } from '../registry/helpers';
 
 /** A platform.yaml of the test's own (never the repository's), with the allowlists this test uses. */
@@ -164,8 +163,9 @@ describe('platform.yaml cannot hand tenants the controller', () => {
 
 describe('the chart and the construct', () => {
   test('a duplicate of a platform variable in extraEnv loses: Kubernetes takes the last duplicate, and the platform\'s come last', () => {
-    const rendered = renderChart(
-      { tenant: { id: '2076941a-0207-46ac-9fc3-25d79442d9ff', slug: 'acme', plan: 'pro', model: 'pool' }, image: { repository: 'ghcr.io/x/app', tag: '1.0.0' }, extraEnv: [{ name: 'TENANT_ID', value: BETA_ID }] },
+    const rendered = helmTemplate(
+      TENANT_APP_CHART,
+      [{ tenant: { id: '2076941a-0207-46ac-9fc3-25d79442d9ff', slug: 'acme', plan: 'pro', model: 'pool' }, image: { repository: 'ghcr.io/x/app', tag: '1.0.0' }, extraEnv: [{ name: 'TENANT_ID', value: BETA_ID }] }],
       { releaseName: 'tenant-app', namespace: 'tenant-acme' },
     );
     const env = onlyManifest(rendered, 'Deployment').spec.template.spec.containers[0].env as { name: string; value?: string }[];
@@ -182,9 +182,7 @@ describe('the chart and the construct', () => {
       const registry = loadRegistry({ root: project.root });
       const stack = new TenantStack(Testing.app(), { tenant: registry.tenants[0], platform: registry.platform });
       const json = JSON.parse(Testing.synth(stack)) as Record<string, any>;
-      const release = Object.values(json.resource.helm_release as Record<string, any>).find((r) => r.name === 'tenant-app');
-      const merged = (release.values as string[]).map((v) => parse(v)).reduce((acc, layer) => mergeValues(acc, layer), {}) as Record<string, unknown>;
-      const rendered = renderChart(merged, { releaseName: 'tenant-app', namespace: 'tenant-acme' });
+      const rendered = renderRelease(json, 'tenant-app');
       expect(onlyManifest(rendered, 'Deployment').spec.replicas).toBe(0);
       expect(rendered.manifests.filter((m) => m.kind === 'HorizontalPodAutoscaler')).toEqual([]);
     } finally {
@@ -194,7 +192,7 @@ describe('the chart and the construct', () => {
 
   test('the image digest is rendered (a pin by digest is not dropped)', () => {
     const digest = `sha256:${'b'.repeat(64)}`;
-    const rendered = renderChart({ tenant: { id: '2076941a-0207-46ac-9fc3-25d79442d9ff', slug: 'acme' }, image: { repository: 'ghcr.io/x/app', digest } }, { releaseName: 'tenant-app', namespace: 'tenant-acme' });
+    const rendered = helmTemplate(TENANT_APP_CHART, [{ tenant: { id: '2076941a-0207-46ac-9fc3-25d79442d9ff', slug: 'acme' }, image: { repository: 'ghcr.io/x/app', digest } }], { releaseName: 'tenant-app', namespace: 'tenant-acme' });
     expect(onlyManifest(rendered, 'Deployment').spec.template.spec.containers[0].image).toBe(`ghcr.io/x/app@${digest}`);
   });
 
