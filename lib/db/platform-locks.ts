@@ -32,20 +32,20 @@ export function ensureLockRowSql(name: string): string {
   return `INSERT INTO ${PLATFORM_LOCKS_TABLE} (name) VALUES (${quoteLiteral(name)}) ON CONFLICT (name) DO NOTHING`;
 }
 
-/** A session holding the lock across transactions is still connected. */
-const HELD_BY_LIVE_SESSION = `EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid = l.holder_pid AND a.backend_start = l.holder_since)`;
+/** No session holds the lock across transactions, or the one that did is gone (pg_stat_activity is read only then). */
+const NO_LIVE_SESSION_HOLD = `(l.holder_pid IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid = l.holder_pid AND a.backend_start = l.holder_since))`;
 
 /**
  * One row, `locked` true when this transaction now holds the lock: never waits (SKIP LOCKED), false
  * when another transaction or a live session holds it. Run after {@link ensureLockRowSql}, in a transaction.
  */
 export function tryLockSql(name: string): string {
-  return `SELECT EXISTS (SELECT 1 FROM ${PLATFORM_LOCKS_TABLE} l WHERE l.name = ${quoteLiteral(name)} AND NOT ${HELD_BY_LIVE_SESSION} FOR UPDATE OF l SKIP LOCKED) AS locked`;
+  return `SELECT EXISTS (SELECT 1 FROM ${PLATFORM_LOCKS_TABLE} l WHERE l.name = ${quoteLiteral(name)} AND ${NO_LIVE_SESSION_HOLD} FOR UPDATE OF l SKIP LOCKED) AS locked`;
 }
 
 /** PL/pgSQL: `FOUND` is true when the lock is now held by this transaction (see {@link tryLockSql}). */
 export function tryLockPlpgsql(name: string): string {
-  return `${ensureLockRowSql(name)}; PERFORM 1 FROM ${PLATFORM_LOCKS_TABLE} l WHERE l.name = ${quoteLiteral(name)} AND NOT ${HELD_BY_LIVE_SESSION} FOR UPDATE OF l SKIP LOCKED`;
+  return `${ensureLockRowSql(name)}; PERFORM 1 FROM ${PLATFORM_LOCKS_TABLE} l WHERE l.name = ${quoteLiteral(name)} AND ${NO_LIVE_SESSION_HOLD} FOR UPDATE OF l SKIP LOCKED`;
 }
 
 /** Records this session as the holder beyond the transaction (the row must be locked by it). */
