@@ -1,6 +1,6 @@
 import { Client, type ClientBase, type ClientConfig } from 'pg';
 import { describeVerification, verifyAuditChain, type ChainVerification } from '../control-plane/audit-chain';
-import { controlPlaneConnection } from '../control-plane/connection';
+import { controlPlaneConnection, redactUrl } from '../control-plane/connection';
 import { readStates } from '../migrate/state';
 import { POOL_DEFAULTS } from '../pool/provision';
 import { auditRls, type RlsAuditReport } from '../pool/rls-audit';
@@ -144,21 +144,9 @@ export async function collectEvidence(tenants: readonly Tenant[], options: Evide
   }
   return {
     collectedAt: now.toISOString(),
-    sources: { controlPlane: options.controlPlaneUrl ? redact(options.controlPlaneUrl) : undefined, pools: (options.pools ?? []).map((p) => `${p.region ? `${p.region}=` : ''}${redact(p.url)}`) },
+    sources: { controlPlane: options.controlPlaneUrl ? redactUrl(options.controlPlaneUrl) : undefined, pools: (options.pools ?? []).map((p) => `${p.region ? `${p.region}=` : ''}${redactUrl(p.url)}`) },
     byTenant: new Map([...parts].map(([slug, p]) => [slug, { ...p }])),
   };
-}
-
-/** A URL without its password, for the report. */
-export function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    for (const k of ['password', 'sslpassword']) if (u.searchParams.has(k)) u.searchParams.set(k, '***');
-    return u.toString();
-  } catch {
-    return '(not a URL)';
-  }
 }
 
 const describe = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0];
