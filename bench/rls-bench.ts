@@ -3,12 +3,15 @@
 // identical copy without RLS; the same point and range queries run through withTenant as the app
 // role (the tenant from the policy) and as a role without RLS with an explicit
 // `WHERE tenant_id = …` (the same transaction and round trips), interleaved, medians compared.
+// Then what withTenant's isolation guards cost: the RLS queries through withTenant vs through the
+// bare protocol withTenant used before them (0f20909), the same way (report only, no target).
 // Results go to docs/BENCHMARKS.md (section "rls").
 //
 //   npm run bench:rls
 //   BENCH_TENANTS=1000 BENCH_TASKS_PER_TENANT=120 BENCH_ITERATIONS=2000 npm run bench:rls   # quick run
 //   BENCH_DOCS=0|1   write docs/BENCHMARKS.md (default: only with the default sizes)
 //   BENCH_SEED=<n>   the query sample
+//   BENCH_GUARD_ITERATIONS=<n>   units of work per query and side of the guard measurement
 //
 // Exits 1 when a query does not use the composite index led by tenant_id (EXPLAIN), or the RLS
 // side and the plain side do not return the same rows; a missed ratio target is reported only.
@@ -25,7 +28,7 @@ import { prng } from '../test/support/seeded-random';
 import { envInt, loadAverages } from './measure';
 
 const TARGET_RATIO = 1.15;
-const DEFAULTS = { tenants: 10_000, projectsPerTenant: 10, tasksPerTenant: 120, iterations: 20_000, rounds: 5, explainSamples: 2_000 };
+const DEFAULTS = { tenants: 10_000, projectsPerTenant: 10, tasksPerTenant: 120, iterations: 20_000, guardIterations: 10_000, rounds: 5, explainSamples: 2_000 };
 
 
 const CONFIG = {
@@ -33,11 +36,12 @@ const CONFIG = {
   projectsPerTenant: DEFAULTS.projectsPerTenant,
   tasksPerTenant: envInt('BENCH_TASKS_PER_TENANT', DEFAULTS.tasksPerTenant),
   iterations: envInt('BENCH_ITERATIONS', DEFAULTS.iterations),
+  guardIterations: envInt('BENCH_GUARD_ITERATIONS', DEFAULTS.guardIterations),
   rounds: DEFAULTS.rounds,
   explainSamples: envInt('BENCH_EXPLAIN_SAMPLES', DEFAULTS.explainSamples),
   seed: envInt('BENCH_SEED', 424242),
 };
-const isDefault = CONFIG.tenants === DEFAULTS.tenants && CONFIG.tasksPerTenant === DEFAULTS.tasksPerTenant && CONFIG.iterations === DEFAULTS.iterations;
+const isDefault = CONFIG.tenants === DEFAULTS.tenants && CONFIG.tasksPerTenant === DEFAULTS.tasksPerTenant && CONFIG.iterations === DEFAULTS.iterations && CONFIG.guardIterations === DEFAULTS.guardIterations;
 const WRITE_DOCS = process.env.BENCH_DOCS === undefined ? isDefault : process.env.BENCH_DOCS === '1';
 
 /** The queries, as an application writes them against the pool (RLS) and against a table without RLS. */
@@ -145,74 +149,107 @@ function md5Uuid(text: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
+/** One unit of work for a tenant: a transaction with the tenant's context and one query; returns the rows. */
+type UnitOfWork = (pool: Pool, tenant: TenantContext, sql: string, params: unknown[]) => Promise<unknown[]>;
+
+/** Through withTenant as the application calls it, with its isolation guards. */
+const viaWithTenant: UnitOfWork = (pool, tenant, sql, params) => withTenant(pool, tenant, async (c) => (await c.query(sql, params)).rows);
+
+/**
+ * The baseline of the guard measurement: exactly the statements withTenant sent at 0f20909, before
+ * its isolation guards (no Proxy, BEGIN without the search_path read, COMMIT without the
+ * session-state check; same round trips). Only for measuring what the guards cost: nothing else
+ * may use it, it checks nothing.
+ */
+const bareUnitOfWork: UnitOfWork = async (pool, tenant, sql, params) => {
+  const c = await pool.connect();
+  try {
+    await c.query('BEGIN');
+    await c.query('select set_config($1, $2, true)', ['app.tenant_id', tenant.id]);
+    const { rows } = await c.query(sql, params);
+    await c.query('COMMIT');
+    return rows;
+  } finally {
+    c.release();
+  }
+};
+
 interface Side {
-  readonly name: 'rls' | 'plain';
+  readonly name: string;
   readonly pool: Pool;
   readonly sql: (kind: QueryKind) => string;
   readonly params: (s: Sample) => unknown[];
+  readonly unitOfWork: UnitOfWork;
 }
 
-/** One unit of work through withTenant: BEGIN, set_config, the query, COMMIT; returns µs and the rows. */
+/** One unit of work of `side` (e.g. withTenant: BEGIN, set_config, the query, COMMIT); returns µs and the rows. */
 async function timed(side: Side, kind: QueryKind, sample: Sample): Promise<{ us: number; rows: unknown[] }> {
   const start = process.hrtime.bigint();
-  const rows = await withTenant(side.pool, sample.tenant, async (c) => (await c.query(side.sql(kind), side.params(sample))).rows);
+  const rows = await side.unitOfWork(side.pool, sample.tenant, side.sql(kind), side.params(sample));
   return { us: Number(process.hrtime.bigint() - start) / 1000, rows };
 }
 
+/** Side `a` (measured: RLS, or withTenant with its guards) against side `b` (its baseline: plain, or the bare protocol). */
 interface KindResult {
   readonly kind: QueryKind;
-  readonly rls: number[];
-  readonly plain: number[];
+  readonly a: number[];
+  readonly b: number[];
   /** Ratio of the medians per round (the noise of the machine). */
   readonly roundRatios: number[];
-  /** RLS time / plain time of each iteration (the two calls of an iteration run back to back). */
+  /** a time / b time of each iteration (the two calls of an iteration run back to back). */
   readonly pairRatios: number[];
-  readonly serverRls: number[];
-  readonly serverPlain: number[];
-  readonly planRls: number[];
-  readonly planPlain: number[];
+  readonly serverA: number[];
+  readonly serverB: number[];
+  readonly planA: number[];
+  readonly planB: number[];
   readonly rowsPerQuery: number;
 }
 
-async function measureKind(kind: QueryKind, rls: Side, plain: Side, random: () => number): Promise<KindResult> {
-  const perRound = Math.ceil(CONFIG.iterations / CONFIG.rounds);
-  const result: KindResult = { kind, rls: [], plain: [], roundRatios: [], pairRatios: [], serverRls: [], serverPlain: [], planRls: [], planPlain: [], rowsPerQuery: 0 };
+async function measureKind(kind: QueryKind, a: Side, b: Side, random: () => number, iterations: number, explainSamples: number): Promise<KindResult> {
+  const perRound = Math.ceil(iterations / CONFIG.rounds);
+  const result: KindResult = { kind, a: [], b: [], roundRatios: [], pairRatios: [], serverA: [], serverB: [], planA: [], planB: [], rowsPerQuery: 0 };
   // Warm-up: caches, plans, connections.
   for (const s of makeSamples(kind, Math.min(2000, perRound), random)) {
-    await timed(rls, kind, s);
-    await timed(plain, kind, s);
+    await timed(a, kind, s);
+    await timed(b, kind, s);
   }
   let rows = 0;
   for (let round = 0; round < CONFIG.rounds; round++) {
-    const r: number[] = [];
-    const p: number[] = [];
+    const ra: number[] = [];
+    const rb: number[] = [];
     const samples = makeSamples(kind, perRound, random);
     for (const [i, s] of samples.entries()) {
       // ABBA: alternate which side goes first, so neither always meets a warmer cache.
-      const order: Side[] = i % 2 === 0 ? [rls, plain] : [plain, rls];
-      const out: Record<string, { us: number; rows: unknown[] }> = {};
-      for (const side of order) out[side.name] = await timed(side, kind, s);
-      if (JSON.stringify(out.rls.rows) !== JSON.stringify(out.plain.rows)) {
-        throw new Error(`${kind}: the RLS and the plain query returned different rows for tenant ${s.tenant.slug} (${JSON.stringify(s.rlsParams)})`);
+      let outA: { us: number; rows: unknown[] };
+      let outB: { us: number; rows: unknown[] };
+      if (i % 2 === 0) {
+        outA = await timed(a, kind, s);
+        outB = await timed(b, kind, s);
+      } else {
+        outB = await timed(b, kind, s);
+        outA = await timed(a, kind, s);
       }
-      if (out.rls.rows.length === 0) throw new Error(`${kind}: no row for tenant ${s.tenant.slug} (${JSON.stringify(s.rlsParams)}): the sample is wrong`);
-      rows += out.rls.rows.length;
-      r.push(out.rls.us);
-      p.push(out.plain.us);
-      result.pairRatios.push(out.rls.us / out.plain.us);
+      if (JSON.stringify(outA.rows) !== JSON.stringify(outB.rows)) {
+        throw new Error(`${kind}: ${a.name} and ${b.name} returned different rows for tenant ${s.tenant.slug} (${JSON.stringify(s.rlsParams)})`);
+      }
+      if (outA.rows.length === 0) throw new Error(`${kind}: no row for tenant ${s.tenant.slug} (${JSON.stringify(s.rlsParams)}): the sample is wrong`);
+      rows += outA.rows.length;
+      ra.push(outA.us);
+      rb.push(outB.us);
+      result.pairRatios.push(outA.us / outB.us);
     }
-    result.rls.push(...r);
-    result.plain.push(...p);
-    result.roundRatios.push(median(r) / median(p));
-    log(`${kind} round ${round + 1}/${CONFIG.rounds}: rls ${fmt(median(r))} µs, plain ${fmt(median(p))} µs, ratio ${median(r) / median(p) > 0 ? (median(r) / median(p)).toFixed(3) : '-'}; load ${load()}`);
+    result.a.push(...ra);
+    result.b.push(...rb);
+    result.roundRatios.push(median(ra) / median(rb));
+    log(`${kind} round ${round + 1}/${CONFIG.rounds}: ${a.name} ${fmt(median(ra))} µs, ${b.name} ${fmt(median(rb))} µs, ratio ${(median(ra) / median(rb)).toFixed(3)}; load ${load()}`);
   }
   (result as { rowsPerQuery: number }).rowsPerQuery = rows / (perRound * CONFIG.rounds);
   // Server-side execution time alone (EXPLAIN ANALYZE, no round trips), interleaved the same way.
-  for (const [i, s] of makeSamples(kind, CONFIG.explainSamples, random).entries()) {
-    for (const side of i % 2 === 0 ? [rls, plain] : [plain, rls]) {
+  for (const [i, s] of makeSamples(kind, explainSamples, random).entries()) {
+    for (const side of i % 2 === 0 ? [a, b] : [b, a]) {
       const ms = await withTenant(side.pool, s.tenant, async (c) => serverMs(c, side.sql(kind), side.params(s)));
-      (side.name === 'rls' ? result.serverRls : result.serverPlain).push(ms.execution * 1000);
-      (side.name === 'rls' ? result.planRls : result.planPlain).push(ms.planning * 1000);
+      (side === a ? result.serverA : result.serverB).push(ms.execution * 1000);
+      (side === a ? result.planA : result.planB).push(ms.planning * 1000);
     }
   }
   return result;
@@ -279,14 +316,21 @@ async function main(): Promise<number> {
     // side, where the OS scheduler put each on this shared machine skewed whole rounds.
     const pool = new Pool({ host: cluster.socketDir, port: cluster.port, user: 'pool_app', password: POOL_APP_PASSWORD, database: 'pool', max: 1 });
     pool.on('error', () => undefined); // the server's shutdown may reach an idle connection first
-    const rls: Side = { name: 'rls', pool, sql: (k) => QUERIES[k].rls, params: (s) => s.rlsParams };
-    const plain: Side = { name: 'plain', pool, sql: (k) => QUERIES[k].plain, params: (s) => s.plainParams };
+    const rls: Side = { name: 'rls', pool, sql: (k) => QUERIES[k].rls, params: (s) => s.rlsParams, unitOfWork: viaWithTenant };
+    const plain: Side = { name: 'plain', pool, sql: (k) => QUERIES[k].plain, params: (s) => s.plainParams, unitOfWork: viaWithTenant };
+    // The guards' cost: the same RLS query, through withTenant and through the bare protocol of 0f20909.
+    const guarded: Side = { ...rls, name: 'withTenant' };
+    const bare: Side = { ...rls, name: 'bare', unitOfWork: bareUnitOfWork };
     try {
       const plans = await explainAll(rls, plain);
       const random = prng(CONFIG.seed);
       const results: KindResult[] = [];
-      for (const kind of Object.keys(QUERIES) as QueryKind[]) results.push(await measureKind(kind, rls, plain, random));
-      const report = render({ startedAt, loadBefore, loadAfter: load(), serverVersion, sizes, plans, results });
+      for (const kind of Object.keys(QUERIES) as QueryKind[]) results.push(await measureKind(kind, rls, plain, random, CONFIG.iterations, CONFIG.explainSamples));
+      // Its own sample stream, so the RLS measurement above keeps its samples.
+      const guardRandom = prng(CONFIG.seed + 2);
+      const guards: KindResult[] = [];
+      for (const kind of Object.keys(QUERIES) as QueryKind[]) guards.push(await measureKind(kind, guarded, bare, guardRandom, CONFIG.guardIterations, 0));
+      const report = render({ startedAt, loadBefore, loadAfter: load(), serverVersion, sizes, plans, results, guards });
       console.log(report.console);
       if (WRITE_DOCS) {
         const file = join(repoRoot(), 'docs', 'BENCHMARKS.md');
@@ -317,27 +361,41 @@ function render(input: {
   sizes: { name: string; rows: string; size: string }[];
   plans: { kind: QueryKind; side: string; plan: string; index: string; usesIndex: boolean }[];
   results: KindResult[];
+  guards: KindResult[];
 }): { console: string; markdown: string } {
   const rows = input.results.map((r) => {
-    const ratio = median(r.rls) / median(r.plain);
+    const ratio = median(r.a) / median(r.b);
     return {
       query: QUERIES[r.kind].title,
       rows: r.rowsPerQuery,
-      rls: median(r.rls),
-      plain: median(r.plain),
+      rls: median(r.a),
+      plain: median(r.b),
       ratio,
       range: `${Math.min(...r.roundRatios).toFixed(3)}-${Math.max(...r.roundRatios).toFixed(3)}`,
       paired: median(r.pairRatios),
-      p90: `${fmt(quantile(r.rls, 0.9))} / ${fmt(quantile(r.plain, 0.9))}`,
-      server: `${fmt(median(r.serverRls))} / ${fmt(median(r.serverPlain))}`,
-      planning: `${fmt(median(r.planRls))} / ${fmt(median(r.planPlain))}`,
-      diff: median(r.rls) - median(r.plain),
-      diffPlan: median(r.planRls) - median(r.planPlain),
-      diffExec: median(r.serverRls) - median(r.serverPlain),
-      serverRatio: median(r.serverRls) / median(r.serverPlain),
+      p90: `${fmt(quantile(r.a, 0.9))} / ${fmt(quantile(r.b, 0.9))}`,
+      server: `${fmt(median(r.serverA))} / ${fmt(median(r.serverB))}`,
+      planning: `${fmt(median(r.planA))} / ${fmt(median(r.planB))}`,
+      diff: median(r.a) - median(r.b),
+      diffPlan: median(r.planA) - median(r.planB),
+      diffExec: median(r.serverA) - median(r.serverB),
+      serverRatio: median(r.serverA) / median(r.serverB),
       ok: ratio <= TARGET_RATIO,
     };
   });
+  const guardRows = input.guards.map((r) => ({
+    query: QUERIES[r.kind].title,
+    rows: r.rowsPerQuery,
+    guarded: median(r.a),
+    bare: median(r.b),
+    ratio: median(r.a) / median(r.b),
+    range: `${Math.min(...r.roundRatios).toFixed(3)}-${Math.max(...r.roundRatios).toFixed(3)}`,
+    paired: median(r.pairRatios),
+    p90: `${fmt(quantile(r.a, 0.9))} / ${fmt(quantile(r.b, 0.9))}`,
+    diff: median(r.a) - median(r.b),
+  }));
+  const guardTable = new Table({ head: ['query (guards)', 'rows', 'withTenant µs', 'bare µs', 'ratio', 'round ratios', 'paired ratio', 'p90 withTenant / bare µs', 'added µs'], style: { head: [], border: [] } });
+  for (const r of guardRows) guardTable.push([r.query, fmt(r.rows), fmt(r.guarded), fmt(r.bare), r.ratio.toFixed(3), r.range, r.paired.toFixed(3), r.p90, fmt(r.diff)]);
   const table = new Table({ head: ['query', 'rows', 'RLS µs', 'plain µs', 'ratio', 'round ratios', 'paired ratio', 'p90 RLS / plain µs', 'server plan µs RLS / plain', 'server exec µs RLS / plain', 'server ratio'], style: { head: [], border: [] } });
   for (const r of rows) table.push([r.query, fmt(r.rows), fmt(r.rls), fmt(r.plain), r.ratio.toFixed(3), r.range, r.paired.toFixed(3), r.p90, r.planning, r.server, r.serverRatio.toFixed(2)]);
 
@@ -362,6 +420,14 @@ function render(input: {
     '',
     ...rows.map((r) => `- ${r.query}: RLS adds ${fmt(r.diff)} µs per unit of work (median), of which ${fmt(r.diffPlan)} µs in the planner (the policy's condition is planned as an index condition) and ${fmt(r.diffExec)} µs in execution (\`current_setting\` evaluated once per scan, as a runtime index key); the rest is outside both: the rewriter, which fetches the policy and adds it to the query, and noise.`),
     '',
+    '### withTenant guards: withTenant vs the bare protocol (0f20909)',
+    '',
+    `Since 0f20909, \`withTenant\` guards the connection it lends: the callback gets a revocable proxy instead of the pooled client (unusable once the unit of work ends), BEGIN also reads \`current_setting('search_path')\` in the same round trip, and COMMIT carries a check of the session's state in the same message (a tenant setting set at session level, a changed search_path, SET ROLE, temporary tables, held cursors), so a connection that would carry one tenant's state to the next is never returned to the pool. The round trips are the same; the server does more per unit of work. Measured here as the RLS queries above (\`pool.tasks\`, \`pool_app\`, same connection) through \`withTenant\` vs through the bare protocol \`withTenant\` sent at 0f20909 (BEGIN, \`set_config\`, query, COMMIT; \`bareUnitOfWork\` in the bench), ${fmtInt(CONFIG.guardIterations)} units of work per query and side in ${CONFIG.rounds} rounds, same samples per pair, ABBA, rows compared. The ratio and *added µs* are per unit of work (one transaction with one query), not per query of a longer transaction; no target is set, it is reported only.`,
+    '',
+    '| query | rows per query | withTenant µs | bare µs | ratio | round ratios | paired ratio | p90 withTenant / bare µs | added µs per unit of work |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...guardRows.map((r) => `| ${r.query} | ${fmt(r.rows)} | ${fmt(r.guarded)} | ${fmt(r.bare)} | ${r.ratio.toFixed(3)} | ${r.range} | ${r.paired.toFixed(3)} | ${r.p90} | ${fmt(r.diff)} |`),
+    '',
     'Tables:',
     '',
     '| table | rows (estimate) | size with indexes |',
@@ -379,7 +445,7 @@ function render(input: {
       '',
     ]),
   ].join('\n');
-  const consoleText = [table.toString(), ...input.plans.map((p) => `--- ${p.kind} / ${p.side}: ${p.index}${p.usesIndex ? '' : ' (NOT THE COMPOSITE INDEX)'}\n${p.plan}`)].join('\n');
+  const consoleText = [table.toString(), guardTable.toString(), ...input.plans.map((p) => `--- ${p.kind} / ${p.side}: ${p.index}${p.usesIndex ? '' : ' (NOT THE COMPOSITE INDEX)'}\n${p.plan}`)].join('\n');
   return { console: consoleText, markdown: md };
 }
 
