@@ -157,8 +157,8 @@ const viaWithTenant: UnitOfWork = (pool, tenant, sql, params) => withTenant(pool
 
 /**
  * The baseline of the guard measurement: exactly the statements withTenant sent at 0f20909, before
- * its isolation guards (no Proxy, BEGIN without the search_path read, COMMIT without the
- * session-state check; same round trips). Only for measuring what the guards cost: nothing else
+ * its isolation guards (no Proxy, BEGIN without the search_path read, set_config as its own
+ * round trip, COMMIT without the session-state check). Only for measuring what the guards cost: nothing else
  * may use it, it checks nothing.
  */
 const bareUnitOfWork: UnitOfWork = async (pool, tenant, sql, params) => {
@@ -422,7 +422,7 @@ function render(input: {
     '',
     '### withTenant guards: withTenant vs the bare protocol (0f20909)',
     '',
-    `Since 0f20909, \`withTenant\` guards the connection it lends: the callback gets a revocable proxy instead of the pooled client (unusable once the unit of work ends), BEGIN also reads \`current_setting('search_path')\` in the same round trip, and COMMIT carries a check of the session's state in the same message (a tenant setting set at session level, a changed search_path, SET ROLE, temporary tables, held cursors), so a connection that would carry one tenant's state to the next is never returned to the pool. The round trips are the same; the server does more per unit of work. Measured here as the RLS queries above (\`pool.tasks\`, \`pool_app\`, same connection) through \`withTenant\` vs through the bare protocol \`withTenant\` sent at 0f20909 (BEGIN, \`set_config\`, query, COMMIT; \`bareUnitOfWork\` in the bench), ${fmtInt(CONFIG.guardIterations)} units of work per query and side in ${CONFIG.rounds} rounds, same samples per pair, ABBA, rows compared. The ratio and *added µs* are per unit of work (one transaction with one query), not per query of a longer transaction; no target is set, it is reported only.`,
+    `Since 0f20909, \`withTenant\` guards the connection it lends: the callback gets a revocable proxy instead of the pooled client (unusable once the unit of work ends), BEGIN also reads \`current_setting('search_path')\` and sets the tenant context in the same message (one round trip fewer than at 0f20909), and COMMIT carries a check of the session's state in the same message (a tenant setting set at session level, a changed search_path, SET ROLE, temporary tables, held cursors), so a connection that would carry one tenant's state to the next is never returned to the pool. The server does more per unit of work, in fewer round trips. Measured here as the RLS queries above (\`pool.tasks\`, \`pool_app\`, same connection) through \`withTenant\` vs through the bare protocol \`withTenant\` sent at 0f20909 (BEGIN, \`set_config\`, query, COMMIT; \`bareUnitOfWork\` in the bench), ${fmtInt(CONFIG.guardIterations)} units of work per query and side in ${CONFIG.rounds} rounds, same samples per pair, ABBA, rows compared. The ratio and *added µs* are per unit of work (one transaction with one query), not per query of a longer transaction; no target is set, it is reported only.`,
     '',
     '| query | rows per query | withTenant µs | bare µs | ratio | round ratios | paired ratio | p90 withTenant / bare µs | added µs per unit of work |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',

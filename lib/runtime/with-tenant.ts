@@ -27,9 +27,11 @@ export class TenantClientRevokedError extends Error {
  * Runs `fn` in one transaction on one connection of `pool`, with the tenant's context applied
  * transaction-locally:
  *
- * - pool:   `select set_config('app.tenant_id', <id>, true)` (the RLS policy reads it);
- * - bridge: `select set_config('search_path', <quoted schema>, true)`;
- * - silo:   nothing (the connection is the tenant's own database).
+ * - pool:   `set_config('app.tenant_id', <id>, true)` (the RLS policy reads it);
+ * - bridge: `set_config('search_path', <quoted schema>, true)`;
+ * - silo:   nothing (the connection is the tenant's own database),
+ *
+ * sent in the same message as BEGIN ({@link beginSql}).
  *
  * Then COMMIT (resolving to fn's result) or, if anything failed, ROLLBACK and rethrow. Only
  * unnamed statements are sent. Guarantees, so that nothing of one unit of work reaches the next
@@ -81,9 +83,8 @@ export async function withTenant<T>(
   };
   try {
     try {
-      const [, begin] = asArray(await client.query(BEGIN_SQL));
+      const [, begin] = asArray(await client.query(beginSql(context, setting)));
       searchPath = begin.rows[0].search_path;
-      await applyTenantContext(client, context, setting);
       const result = await fn(handle.client);
       handle.revoke();
       const commit = await finish('COMMIT');
@@ -126,8 +127,24 @@ export async function applyTenantContext(client: Pick<PoolClient, 'query'>, tena
   }
 }
 
-/** BEGIN, and the session's search_path to compare with at the end, in one round trip. */
-export const BEGIN_SQL = "BEGIN; SELECT current_setting('search_path') AS search_path";
+/**
+ * BEGIN, the session's search_path to compare with at the end, and the tenant context, in one
+ * round trip (one simple-protocol message, which takes no parameters: the values are a validated
+ * UUID and a validated schema name, quoted as literals all the same).
+ */
+export function beginSql(tenant: TenantContext, setting = DEFAULT_TENANT_SETTING): string {
+  const context = validateTenantContext(tenant);
+  assertCustomSetting(setting, 'beginSql');
+  const begin = "BEGIN; SELECT current_setting('search_path') AS search_path";
+  switch (context.model) {
+    case 'pool':
+      return `${begin}; SELECT set_config(${quoteLiteral(setting)}, ${quoteLiteral(context.id)}, true)`;
+    case 'bridge':
+      return `${begin}; SELECT set_config('search_path', ${quoteLiteral(quoteIdent(context.schema!))}, true)`;
+    case 'silo':
+      return begin;
+  }
+}
 
 /** COMMIT or ROLLBACK, and the session check, in one round trip. */
 export function endSql(end: 'COMMIT' | 'ROLLBACK', setting = DEFAULT_TENANT_SETTING): string {

@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Pool, type PoolClient } from 'pg';
 import { auditRls } from '../../lib/pool/rls-audit';
-import { BEGIN_SQL, endSql, withTenant } from '../../lib/runtime/with-tenant';
+import { beginSql, endSql, withTenant } from '../../lib/runtime/with-tenant';
 import type { TenantContext } from '../../lib/runtime/tenant-context';
 import { createPoolDatabase, POOL_APP_PASSWORD } from '../support/pool-db';
 import { usePgbouncer, type PgbouncerProcess } from '../support/pgbouncer';
@@ -406,9 +406,10 @@ describe('tenant context is transaction-local: one shared server connection (PgB
         sent.length = 0;
         const inside = await withTenant(pool, t.ctx, async (c) => (await c.query(probe, ['app.tenant_id'])).rows[0]);
         expect(inside).toMatchObject({ t: t.ctx.id, n: t.tasks.size });
-        // Only transaction-scoped statements: BEGIN, set_config(..., true), the work, COMMIT (each
-        // with read-only session checks in the same message).
-        expect(sent).toEqual([BEGIN_SQL, 'select set_config($1, $2, true)', probe, endSql('COMMIT')]);
+        // Only transaction-scoped statements: BEGIN with set_config(..., true), the work, COMMIT
+        // (each with read-only session checks in the same message).
+        expect(sent).toEqual([`BEGIN; SELECT current_setting('search_path') AS search_path; SELECT set_config('app.tenant_id', '${t.ctx.id}', true)`, probe, endSql('COMMIT')]);
+        expect(beginSql(t.ctx)).toBe(sent[0]);
         await y.query('BEGIN');
         const after = (await y.query(probe, ['app.tenant_id'])).rows[0];
         await y.query('COMMIT');

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { Pool, type PoolClient } from 'pg';
 import { TenantContextError, type TenantContext } from '../../lib/runtime/tenant-context';
-import { BEGIN_SQL, endSql, withTenant } from '../../lib/runtime/with-tenant';
+import { beginSql, endSql, withTenant } from '../../lib/runtime/with-tenant';
 import { usePostgres } from '../support/postgres';
 
 const DB = 'bridge';
@@ -52,8 +52,7 @@ describe('withTenant', () => {
       const inAcme = await withTenant(pool, acme, async (c) => (await c.query('SELECT name, current_schemas(false)::text[] AS path FROM items')).rows[0]);
       expect(inAcme).toEqual({ name: 'item of tenant_acme', path: ['tenant_acme'] });
       expect(sent).toEqual([
-        { text: BEGIN_SQL },
-        { text: "select set_config('search_path', $1, true)", values: ['"tenant_acme"'] },
+        { text: `BEGIN; SELECT current_setting('search_path') AS search_path; SELECT set_config('search_path', '"tenant_acme"', true)` },
         { text: 'SELECT name, current_schemas(false)::text[] AS path FROM items' },
         { text: endSql('COMMIT') },
       ]);
@@ -75,9 +74,11 @@ describe('withTenant', () => {
   test('silo: BEGIN, the work, COMMIT; nothing else is set', async () => {
     const { pool, sent } = recordingPool();
     try {
-      const n = await withTenant(pool, { model: 'silo', id: randomUUID(), slug: 'initech' }, async (c) => (await c.query('SELECT 42 AS n')).rows[0].n);
+      const initech = { model: 'silo', id: randomUUID(), slug: 'initech' } as const;
+      const n = await withTenant(pool, initech, async (c) => (await c.query('SELECT 42 AS n')).rows[0].n);
       expect(n).toBe(42);
-      expect(sent.map((s) => s.text)).toEqual([BEGIN_SQL, 'SELECT 42 AS n', endSql('COMMIT')]);
+      expect(sent.map((s) => s.text)).toEqual([beginSql(initech), 'SELECT 42 AS n', endSql('COMMIT')]);
+      expect(beginSql(initech)).toBe("BEGIN; SELECT current_setting('search_path') AS search_path");
     } finally {
       await pool.end();
     }
