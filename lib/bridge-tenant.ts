@@ -49,6 +49,7 @@ export class BridgeTenant extends Construct {
     // Also checks the database name, the KMS key and the recovery window.
     this.credentials = new TenantCredentialsSecret(this, 'credentials', {
       slug: props.slug,
+      tenantId: this.tenantId,
       kmsKeyId: props.secretsKmsKeyId,
       server: props.clusterIdentifier,
       databaseName: props.databaseName,

@@ -61,6 +61,7 @@ export class SiloTenant extends Construct {
     const db = this.database;
     this.appCredentials = new TenantCredentialsSecret(this, 'app-credentials', {
       slug: props.slug,
+      tenantId: this.tenantId,
       kmsKeyId: db.key.arn,
       server: names.awsPrefix,
       databaseName: db.settings.databaseName,

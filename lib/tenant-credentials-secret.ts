@@ -4,13 +4,27 @@ import { SecretsmanagerSecret } from '@cdktf/provider-aws/lib/secretsmanager-sec
 import { SecretsmanagerSecretVersion } from '@cdktf/provider-aws/lib/secretsmanager-secret-version';
 import { tenantNames } from './naming';
 
+const TENANT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Secrets Manager name of a tenant's login credentials, keyed by the immutable tenant id (not the
+ * slug, which a re-onboarded tenant reuses while the old name is still reserved for recovery).
+ */
+export const tenantCredentialsSecretName = (tenantId: string) => `tenancy/tenants/${tenantId}/db-credentials`;
+
 /** Properties of a tenant's application login role credentials secret. */
 export interface TenantCredentialsSecretProps {
   /**
-   * Tenant slug. The secret is named `tenancy/tenants/<slug>/db-credentials` and holds the login
-   * role `tenant_<slug>_app` (hyphens as underscores).
+   * Tenant slug. The secret holds the login role `tenant_<slug>_app` (hyphens as underscores).
    */
   readonly slug: string;
+  /**
+   * Immutable tenant id (UUID). The secret is named `tenancy/tenants/<tenantId>/db-credentials`:
+   * a deleted secret's name stays reserved for its recovery window, so a name keyed by the slug
+   * would make a tenant offboarded and onboarded again (a new id) fail with
+   * `ResourceExistsException`, and would let a new tenant inherit an old tenant's name.
+   */
+  readonly tenantId: string;
   /**
    * KMS key (id, ARN or alias) that encrypts the secret. Required: tenant credentials are never
    * encrypted with the account's default key.
@@ -58,13 +72,15 @@ export class TenantCredentialsSecret extends SecretsmanagerSecret {
     if (!Number.isInteger(recovery) || recovery < 7 || recovery > 30) {
       throw new Error(`TenantCredentialsSecret ${props.slug}: recoveryWindowDays must be 7-30 (0 would delete credentials without recovery), got ${recovery}`);
     }
+    const tenantId = String(props.tenantId ?? '').toLowerCase();
+    if (!TENANT_ID.test(tenantId)) throw new Error(`TenantCredentialsSecret ${props.slug}: tenantId ${JSON.stringify(props.tenantId)} must be a UUID (it names the secret)`);
     if (!props.kmsKeyId) throw new Error(`TenantCredentialsSecret ${props.slug}: kmsKeyId is required: tenant credentials are never encrypted with the account default key`);
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(props.databaseName)) throw new Error(`TenantCredentialsSecret ${props.slug}: databaseName ${JSON.stringify(props.databaseName)} must be a lowercase SQL identifier`);
     const reserved = Object.keys(props.connection ?? {}).filter((k) => ['username', 'password', 'dbname', 'engine'].includes(k));
     if (reserved.length > 0) throw new Error(`TenantCredentialsSecret ${props.slug}: connection cannot set ${reserved.join(', ')}`);
 
     super(scope, id, {
-      name: `${names.path}/db-credentials`,
+      name: tenantCredentialsSecretName(tenantId),
       description: `Login role ${names.role} of tenant ${props.slug} on ${props.server}`,
       kmsKeyId: props.kmsKeyId,
       recoveryWindowInDays: recovery,

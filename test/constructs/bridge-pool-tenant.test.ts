@@ -20,7 +20,7 @@ describe('BridgeTenant', () => {
     expect(t.roleName).toBe('tenant_globex_eu_app');
     const text = Testing.synth(stack);
     expect(text).toHaveResourceWithProperties(SecretsmanagerSecret, {
-      name: 'tenancy/tenants/globex-eu/db-credentials',
+      name: 'tenancy/tenants/00000000-0000-4000-8000-000000000001/db-credentials',
       kms_key_id: 'alias/tenancy/tenant-secrets',
       recovery_window_in_days: 30,
     });

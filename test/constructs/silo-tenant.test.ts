@@ -26,7 +26,7 @@ describe('SiloTenant', () => {
     const { tenant, json, ref } = synth();
     expect(tenant.appCredentials.username).toBe('tenant_initech_eu_app');
     expect(onlyResource(json, 'aws_secretsmanager_secret')).toEqual({
-      name: 'tenancy/tenants/initech-eu/db-credentials',
+      name: 'tenancy/tenants/00000000-0000-4000-8000-000000000002/db-credentials',
       description: 'Login role tenant_initech_eu_app of tenant initech-eu on tenant-initech-eu',
       kms_key_id: ref('aws_kms_key', 'arn'),
       recovery_window_in_days: 30,

@@ -5,6 +5,7 @@ import { awsStack, onlyResource, synthObject } from './helpers';
 
 const props: TenantCredentialsSecretProps = {
   slug: 'globex-eu',
+  tenantId: '5b0c1f8e-2d4a-4c6b-9e7f-0a1b2c3d4e5f',
   kmsKeyId: 'alias/tenancy/tenant-secrets',
   server: 'tenancy-bridge',
   databaseName: 'tenants',
@@ -17,7 +18,8 @@ describe('TenantCredentialsSecret', () => {
     expect(secret.username).toBe('tenant_globex_eu_app');
     const text = Testing.synth(stack);
     expect(text).toHaveResourceWithProperties(SecretsmanagerSecret, {
-      name: 'tenancy/tenants/globex-eu/db-credentials',
+      // Keyed by the immutable id: a slug re-onboarded while its old secret awaits deletion gets a new name.
+      name: 'tenancy/tenants/5b0c1f8e-2d4a-4c6b-9e7f-0a1b2c3d4e5f/db-credentials',
       description: 'Login role tenant_globex_eu_app of tenant globex-eu on tenancy-bridge',
       kms_key_id: 'alias/tenancy/tenant-secrets',
       recovery_window_in_days: 30,
@@ -53,6 +55,8 @@ describe('TenantCredentialsSecret', () => {
     ['no recovery window', { recoveryWindowDays: 0 }, /recoveryWindowDays must be 7-30/],
     ['a recovery window over 30 days', { recoveryWindowDays: 31 }, /recoveryWindowDays must be 7-30/],
     ['a fractional recovery window', { recoveryWindowDays: 7.5 }, /recoveryWindowDays must be 7-30/],
+    ['no tenant id', { tenantId: '' }, /tenantId "" must be a UUID/],
+    ['a tenant id that is not a UUID', { tenantId: '../other/db-credentials' }, /must be a UUID/],
     ['no KMS key', { kmsKeyId: '' }, /kmsKeyId is required/],
     ['a database name that is not an identifier', { databaseName: 'Tenants' }, /databaseName/],
     ['connection details that overwrite the credentials', { connection: { password: 'hunter2', engine: 'mysql' } }, /connection cannot set password, engine/],

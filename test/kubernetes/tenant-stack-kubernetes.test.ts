@@ -108,7 +108,7 @@ describe.each(live.map((t) => [t.slug, t] as const))('tenant %s: Kubernetes side
       const [secretId, secret] = Object.entries(json.resource.aws_secretsmanager_secret)[0] as [string, any];
       const appSecretArn = `\${aws_secretsmanager_secret.${secretId}.arn}`;
       expect(Object.keys(json.resource.aws_secretsmanager_secret)).toEqual([secretId]);
-      expect(secret.name).toBe(`tenancy/tenants/${t.slug}/db-credentials`);
+      expect(secret.name).toBe(`tenancy/tenants/${t.id}/db-credentials`);
       const [keyId] = Object.keys(json.resource.aws_kms_key);
       const siloKeyArn = `\${aws_kms_key.${keyId}.arn}`;
       expect(secret.kms_key_id).toBe(siloKeyArn);

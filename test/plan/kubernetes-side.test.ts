@@ -117,7 +117,7 @@ describe('offline plan with the Kubernetes side on (kubernetes.enabled: true)', 
       // own key; never the RDS-managed master secret of the instance.
       const secret = only(plan, 'aws_secretsmanager_secret');
       const key = only(plan, 'aws_kms_key');
-      expect(secret.values.name).toBe(`tenancy/tenants/${tenant.slug}/db-credentials`);
+      expect(secret.values.name).toBe(`tenancy/tenants/${tenant.id}/db-credentials`);
       expect(refersTo(secret, 'kms_key_id')).toEqual([`${key.address}.arn`]);
       expect(JSON.stringify(policy.expressions.policy)).not.toContain('master_user_secret');
       statements = [

@@ -59,7 +59,7 @@ describe('offline plan of a bridge tenant', () => {
     const secret = only(plan, 'aws_secretsmanager_secret');
     const version = only(plan, 'aws_secretsmanager_secret_version');
     expect(secret.values).toMatchObject({
-      name: 'tenancy/tenants/bridge-co/db-credentials',
+      name: `tenancy/tenants/${tenant.id}/db-credentials`,
       kms_key_id: 'alias/tenancy/tenant-secrets',
       recovery_window_in_days: 30,
       tags_all: tenantTags(tenant),

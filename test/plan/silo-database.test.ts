@@ -201,7 +201,7 @@ function expectAppCredentialsPlan(plan: OfflinePlan, t: TestTenant, e: Expected)
   const version = only(plan, 'aws_secretsmanager_secret_version');
   const sqlSlug = t.slug.replace(/-/g, '_');
   expect(secret.values).toMatchObject({
-    name: `tenancy/tenants/${t.slug}/db-credentials`,
+    name: `tenancy/tenants/${t.id}/db-credentials`,
     description: `Login role tenant_${sqlSlug}_app of tenant ${t.slug} on ${e.identifier}`,
     recovery_window_in_days: 30,
   });

@@ -94,7 +94,7 @@ describe('offline plan of the tenant stacks', () => {
       // The application role's credentials (PgBouncer's login), encrypted with the tenant's own key, generated at apply.
       const secret = only(plan, 'aws_secretsmanager_secret');
       const version = only(plan, 'aws_secretsmanager_secret_version');
-      expect(secret.values).toMatchObject({ name: `tenancy/tenants/${tenant.slug}/db-credentials`, recovery_window_in_days: 30 });
+      expect(secret.values).toMatchObject({ name: `tenancy/tenants/${tenant.id}/db-credentials`, recovery_window_in_days: 30 });
       expect(refersTo(secret, 'kms_key_id')).toEqual([`${only(plan, 'aws_kms_key').address}.arn`]);
       expect(refersTo(version, 'secret_id')).toEqual([`${secret.address}.id`]);
       expect(version.unknown.secret_string).toBe(true);

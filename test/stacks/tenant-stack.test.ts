@@ -93,7 +93,7 @@ describe('TenantStack', () => {
     expect(json.output.db_master_secret_arn.value).toMatch(/master_user_secret\[0\]\.secret_arn/);
     const [secretId, secret] = Object.entries(json.resource.aws_secretsmanager_secret)[0] as [string, any];
     expect(json.output.app_credentials_secret_arn.value).toBe(`\${aws_secretsmanager_secret.${secretId}.arn}`);
-    expect(secret.name).toBe('tenancy/tenants/initech/db-credentials');
+    expect(secret.name).toBe(`tenancy/tenants/${json.output.tenant_id.value}/db-credentials`);
     expect(secret.kms_key_id).toBe(json.output.db_kms_key_arn.value);
     // The only "password" keys are External Secrets templates resolved in the cluster, and the
     // application role's password is a Terraform expression evaluated at apply, never a literal.
