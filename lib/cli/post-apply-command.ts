@@ -9,6 +9,7 @@ import { ControlPlane } from '../control-plane/control-plane';
 import { controlPlaneConnection as controlPlaneUrlConnection, ControlPlaneTlsError } from '../control-plane/connection';
 import { builtinHooks } from '../hooks/builtin-hooks';
 import { DatabaseConnector } from '../hooks/database-connector';
+import { applyDatabaseHostMap, DatabaseHostMapError, parseDatabaseHostMap } from '../hooks/database-host-map';
 import { DeployOutputsError, parseDeployOutputs, type DeployOutputs } from '../hooks/deploy-outputs';
 import { runPostApply, type HookOutcome } from '../hooks/post-apply';
 import { loadMigrationSets, MigrationLoadError, type MigrationSets } from '../migrate/migration-set';
@@ -31,6 +32,7 @@ interface PostApplyCliOptions {
   secretsFile?: string;
   sslCa?: string;
   insecureNoTls?: boolean;
+  databaseHostMap: string[];
   migrations: string;
   force?: boolean;
   json?: boolean;
@@ -52,6 +54,7 @@ export function registerPostApplyCommand(program: Command, io: MigrateCommandIo 
     .option('--secrets-file <file>', 'JSON map of secret references to {username, password} (local runs; default: AWS Secrets Manager)')
     .option('--ssl-ca <file>', 'CA bundle that signs the database certificates (RDS: the region\'s bundle; default: the system CAs)')
     .option('--insecure-no-tls', 'connect to the databases without TLS (local development only)')
+    .option('--database-host-map <pattern=host:port>', 'connect to this host instead of the database hosts the outputs name, e.g. "*.rds.amazonaws.com=localhost:5432" (repeatable; env TENANCY_DATABASE_HOST_MAP; local AWS APIs only)', collect, [])
     .option('--migrations <dir>', 'directory holding tenant/, pool/ and control-plane/', defaultMigrationsDir())
     .option('--force', 'run every hook even when its input did not change (e.g. after a password rotation)')
     .option('--registry <root>', 'project root with platform.yaml and tenants/: the billing hook takes each tenant\'s adminEmail and company from it', '.')
@@ -70,7 +73,13 @@ export function registerPostApplyCommand(program: Command, io: MigrateCommandIo 
 }
 
 async function runPostApplyCommand(options: PostApplyCliOptions, io: MigrateCommandIo, usage: (message: string) => never): Promise<number> {
-  const outputs = readOutputs(options.outputs, usage);
+  let outputs = readOutputs(options.outputs, usage);
+  try {
+    outputs = applyDatabaseHostMap(outputs, parseDatabaseHostMap([...(options.databaseHostMap ?? []), ...(io.env.TENANCY_DATABASE_HOST_MAP ? [io.env.TENANCY_DATABASE_HOST_MAP] : [])]));
+  } catch (e) {
+    if (e instanceof DatabaseHostMapError) usage(e.message);
+    throw e;
+  }
   let migrations: MigrationSets;
   try {
     migrations = loadMigrationSets(resolve(options.migrations));

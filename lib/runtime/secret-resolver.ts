@@ -96,15 +96,16 @@ export interface AwsSecretsManagerResolverOptions {
  * use only, so applications that resolve secrets otherwise never load the SDK.
  */
 export class AwsSecretsManagerResolver implements SecretResolver {
-  private sdk?: Promise<{ client: SecretsManagerLike; command: (secretId: string) => unknown }>;
+  private sdk?: Promise<typeof import('@aws-sdk/client-secrets-manager')>;
+  private readonly clients = new Map<string, SecretsManagerLike>();
 
   constructor(private readonly options: AwsSecretsManagerResolverOptions = {}) {}
 
   async resolve(secretRef: string): Promise<DbCredentials> {
-    const { client, command } = await (this.sdk ??= this.load());
+    const sdk = await (this.sdk ??= import('@aws-sdk/client-secrets-manager'));
     let value: { SecretString?: string };
     try {
-      value = await client.send(command(secretRef));
+      value = await this.client(sdk, secretRef).send(new sdk.GetSecretValueCommand({ SecretId: secretRef }));
     } catch (e) {
       throw new SecretResolutionError(secretRef, `GetSecretValue failed: ${(e as Error).message}`);
     }
@@ -112,9 +113,15 @@ export class AwsSecretsManagerResolver implements SecretResolver {
     return parseCredentials(secretRef, value.SecretString);
   }
 
-  private async load(): Promise<{ client: SecretsManagerLike; command: (secretId: string) => unknown }> {
-    const sdk = await import('@aws-sdk/client-secrets-manager');
-    const client = this.options.client ?? (new sdk.SecretsManagerClient(this.options.region ? { region: this.options.region } : {}) as unknown as SecretsManagerLike);
-    return { client, command: (secretId) => new sdk.GetSecretValueCommand({ SecretId: secretId }) };
+  /** A secret ARN is read in its own region (a tenant in another region than the pipeline's); a name in the configured one. */
+  private client(sdk: typeof import('@aws-sdk/client-secrets-manager'), secretRef: string): SecretsManagerLike {
+    if (this.options.client) return this.options.client;
+    const region = /^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):/.exec(secretRef)?.[1] ?? this.options.region ?? '';
+    let client = this.clients.get(region);
+    if (!client) {
+      client = new sdk.SecretsManagerClient(region ? { region } : {}) as unknown as SecretsManagerLike;
+      this.clients.set(region, client);
+    }
+    return client;
   }
 }
