@@ -48,6 +48,11 @@ if [ ! -d "$mirror/registry.terraform.io/hashicorp/aws" ]; then
   echo "npm test: no hashicorp/aws provider mirror at $mirror (set TENANCY_TF_MIRROR)" >&2; exit 1
 fi
 
+# The deploy tests (test/deploy) apply the stacks against a local AWS API: moto 5 (Python; not on apt or npm).
+if ! command -v moto_server >/dev/null && [ -z "${TENANCY_MOTO_PYTHON:-}" ]; then
+  echo "npm test: moto_server is not on the PATH; the deploy tests need moto 5: pip install \"moto[server]==5.2.1\" (or set TENANCY_MOTO_PYTHON)" >&2; exit 1
+fi
+
 # The chart tests run real Helm (test/support/helm.ts): fetched once into node_modules/.cache.
 helm="$(bash scripts/fetch-helm.sh)" || { echo "npm test: could not fetch helm (scripts/fetch-helm.sh); set TENANCY_HELM to a helm v3.17 binary" >&2; exit 1; }
 export TENANCY_HELM="$helm"
