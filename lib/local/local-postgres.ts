@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClientConfig } from 'pg';
+import { freePort } from './free-port';
 
 /**
  * A throwaway PostgreSQL server for `npm run deploy:local`: it stands in for every RDS instance
@@ -52,16 +52,6 @@ function run(command: string, args: readonly string[], cwd: string): void {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const a = server.address();
-      server.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 /** initdb + pg_ctl start on a free port; resolves once it accepts connections. */
 export async function startLocalPostgres(): Promise<LocalPostgres> {

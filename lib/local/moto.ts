@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from './free-port';
 
 /**
  * A local AWS API: moto's `moto_server` (Python, moto 5.x) on a free 127.0.0.1 port, started
@@ -70,18 +70,6 @@ export function motoPython(explicit = process.env.TENANCY_MOTO_PYTHON): string {
   throw new MotoUnavailableError(`moto is not importable by ${candidates.join(' or ')}: install moto 5 with its server extra (pip install "moto[server]==5.2.1"), or set TENANCY_MOTO_PYTHON`);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => (port ? resolve(port) : reject(new Error('no free port'))));
-    });
-  });
-}
 
 /** Starts moto on 127.0.0.1 and resolves once it answers; rejects with its output if it does not. */
 export async function startMoto(options: MotoOptions = {}): Promise<MotoServer> {

@@ -19,10 +19,12 @@
  */
 import { execFileSync, type ExecFileSyncOptions } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, type ClientConfig } from 'pg';
+import { freePort } from '../../lib/local/free-port';
+
+export { freePort };
 
 /** Directory of initdb, pg_ctl and postgres: TENANCY_PG_BIN, else Debian's PostgreSQL 15, else the newest major installed. */
 export const PG_BIN = process.env.TENANCY_PG_BIN ?? debianPgBin();
@@ -114,19 +116,6 @@ export function writeServiceFile(path: string, content: string, mode = 0o600): s
   return path;
 }
 
-/** A TCP port nobody listens on right now (the caller retries if it is taken before use). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => (port ? resolve(port) : reject(new Error('no free port'))));
-    });
-  });
-}
 
 export function removeDir(dir: string): void {
   if (!KEEP_TEST_DIRS) rmSync(dir, { recursive: true, force: true });
