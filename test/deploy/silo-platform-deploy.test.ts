@@ -43,7 +43,7 @@ test('cdktf deploy of the platform stack and a silo tenant (in parallel) writes 
   expect(platform).toMatchObject({ bridge_database: 'tenants', pool_database: 'pool', control_plane_database: 'control_plane' });
   expect(silo).toMatchObject({ tenant_id: SILO.id, slug: 'sierra', model: 'silo', db_identifier: 'tenant-sierra', db_name: 'tenant_sierra' });
   expect(silo.db_address).toMatch(/\.rds\.amazonaws\.com$/);
-  expect(silo.app_credentials_secret_arn).toMatch(/^arn:aws:secretsmanager:us-east-1:[0-9]{12}:secret:tenancy\/tenants\/sierra\//);
+  expect(silo.app_credentials_secret_arn).toMatch(new RegExp(`^arn:aws:secretsmanager:us-east-1:[0-9]{12}:secret:tenancy/tenants/${SILO.id}/db-credentials-`));
   expect(JSON.parse((await getObject(aws().endpoint, aws().stateBucket, `${deploy.stateKeyPrefix}/${platformStateKey('us-east-1')}`))!).resources.length).toBeGreaterThan(0);
   expect(JSON.parse((await getObject(aws().endpoint, aws().stateBucket, `${deploy.stateKeyPrefix}/${tenantStateKey(String(SILO.id))}`))!).resources.length).toBeGreaterThan(0);
 });
