@@ -11,6 +11,15 @@ import { tenantNames } from './naming';
 import type { Plan } from './registry/tenant-schema';
 
 export const POSTGRES_PORT = 5432;
+const TENANT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The snapshot RDS takes when the instance is destroyed: kept after the destroy (it is the last
+ * backup), so it is named by the tenant id too; `tenant-<slug>-final` alone would make a second
+ * destroy for a later tenant with the slug fail with DBSnapshotAlreadyExists. RDS stores
+ * identifiers in lowercase.
+ */
+export const finalSnapshotIdentifier = (slug: string, tenantId: string) => `${tenantNames(slug).awsPrefix}-final-${tenantId.toLowerCase()}`;
 const LOG_EXPORTS = ['postgresql', 'upgrade'] as const;
 /** Retentions CloudWatch Logs accepts; any other value fails at terraform validate. */
 export const CLOUDWATCH_RETENTION_DAYS: readonly number[] = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
@@ -19,6 +28,12 @@ export const CLOUDWATCH_RETENTION_DAYS: readonly number[] = [1, 3, 5, 7, 14, 30,
 export interface SiloDatabaseProps {
   /** Tenant slug; every resource name derives from it. */
   readonly slug: string;
+  /**
+   * Immutable tenant id (UUID). Names that outlive the instance carry it: the final snapshot
+   * `tenant-<slug>-final-<id>` stays after a destroy, and a later tenant with the same slug (a new id)
+   * must not collide with it.
+   */
+  readonly tenantId: string;
   /** Plan that sizes the instance; each sizing prop below overrides one of its values. */
   readonly plan: Plan;
   /** VPC the instance and its security group live in. */
@@ -152,7 +167,7 @@ export class SiloDatabase extends Construct {
       deleteAutomatedBackups: false,
       deletionProtection: s.deletionProtection,
       skipFinalSnapshot: false,
-      finalSnapshotIdentifier: `${names.awsPrefix}-final`,
+      finalSnapshotIdentifier: finalSnapshotIdentifier(s.slug, s.tenantId),
       performanceInsightsEnabled: pi,
       performanceInsightsKmsKeyId: pi ? this.key.arn : undefined,
       performanceInsightsRetentionPeriod: pi ? s.performanceInsightsRetentionDays : undefined,
@@ -172,6 +187,7 @@ export class SiloDatabase extends Construct {
     const instanceClass = props.instanceClass ?? profile.silo.instanceClass;
     const s: ResolvedProps = {
       slug: props.slug,
+      tenantId: props.tenantId,
       plan: props.plan,
       vpcId: props.vpcId,
       subnetIds: props.subnetIds,
@@ -197,6 +213,7 @@ export class SiloDatabase extends Construct {
     const fail = (msg: string): never => {
       throw new Error(`SiloDatabase ${s.slug}: ${msg}`);
     };
+    if (typeof s.tenantId !== 'string' || !TENANT_ID.test(s.tenantId)) fail(`tenantId ${JSON.stringify(s.tenantId)} must be the tenant's UUID`);
     if (!/^[0-9]+(\.[0-9]+)?$/.test(s.engineVersion) || Number(s.engineVersion.split('.')[0]) < 13) fail(`engineVersion ${JSON.stringify(s.engineVersion)} must be PostgreSQL 13 or newer, e.g. "16" or "16.4"`);
     if (!/^db\.[a-z0-9]+\.[a-z0-9]+$/.test(s.instanceClass)) fail(`instanceClass ${JSON.stringify(s.instanceClass)} is not an RDS instance class such as "db.t3.medium"`);
     if (!Number.isInteger(s.allocatedStorageGb) || s.allocatedStorageGb < 20 || s.allocatedStorageGb > 65536) fail(`allocatedStorageGb must be a whole number from 20 to 65536 (gp3), got ${s.allocatedStorageGb}`);

@@ -5,7 +5,7 @@ import { TenantCredentialsSecret } from './tenant-credentials-secret';
 import type { Plan } from './registry/tenant-schema';
 
 /** Overrides of the silo database's plan-derived settings. */
-export type SiloDatabaseOverrides = Omit<SiloDatabaseProps, 'slug' | 'plan' | 'vpcId' | 'subnetIds' | 'allowedSecurityGroupIds' | 'regulated'>;
+export type SiloDatabaseOverrides = Omit<SiloDatabaseProps, 'slug' | 'tenantId' | 'plan' | 'vpcId' | 'subnetIds' | 'allowedSecurityGroupIds' | 'regulated'>;
 
 /** Properties of a silo (database-per-tenant) tenant. */
 export interface SiloTenantProps {
@@ -52,6 +52,7 @@ export class SiloTenant extends Construct {
     this.database = new SiloDatabase(this, 'database', {
       ...props.database,
       slug: props.slug,
+      tenantId: props.tenantId,
       plan: props.plan,
       vpcId: props.vpcId,
       subnetIds: props.subnetIds,

@@ -110,7 +110,8 @@ async function runOnboard(options: OnboardCliOptions, io: MigrateCommandIo, usag
     } catch (e) {
       io.stderr.write(`tenancy onboard: ${e instanceof Error ? e.message : String(e)}\n`);
     }
-    const [status] = await tenantStatuses(services.pool, submitted.slug);
+    // This tenant's row: an offboarded tenant may have had the same slug before.
+    const status = (await tenantStatuses(services.pool, submitted.slug)).find((s) => s.id === submitted.tenantId);
     if (json) io.stdout.write(`${JSON.stringify({ type: 'status', ...status })}\n`);
     else io.stdout.write(renderStatuses([status]));
     return status?.status === 'active' ? 0 : 1;

@@ -67,8 +67,16 @@ export class ControlPlane {
     return r.rows[0];
   }
 
+  /**
+   * The tenant a slug names: the live one (a slug is unique among tenants not offboarded,
+   * migration 0006), else the newest offboarded one (its record and audit trail are kept; a new
+   * tenant may have taken the slug since). Use {@link tenantById} for any other offboarded one.
+   */
   async tenantBySlug(slug: string): Promise<TenantRecord | undefined> {
-    const r = await this.pool.query('SELECT id, slug, model, plan, status, region, placement FROM tenancy.tenants WHERE slug = $1', [slug]);
+    const r = await this.pool.query(
+      `SELECT id, slug, model, plan, status, region, placement FROM tenancy.tenants WHERE slug = $1 ORDER BY status = 'offboarded', created_at DESC LIMIT 1`,
+      [slug],
+    );
     return r.rows[0];
   }
 

@@ -47,7 +47,7 @@ function summarize(step: string, r: Record<string, unknown>): string {
     case 'registry':
       return `registry entry ${String(r.outcome)} (${String(r.source)})`;
     case 'finalize':
-      return 'status offboarded; tenant.offboarded event in the outbox; audit trail kept';
+      return 'status offboarded; domains released (the slug is free for a new tenant); tenant.offboarded event in the outbox; audit trail kept';
     default:
       return JSON.stringify(r).slice(0, 120);
   }

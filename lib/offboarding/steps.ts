@@ -24,10 +24,13 @@ import { countPoolTenantRows, erasePoolTenant } from './pool-erasure';
  *  synthesize                the tenant's stack (cdktf deploys only: destroy needs it)
  *  destroy-stack             cdktf destroy (database, secrets, IAM, the namespace and its releases)
  *  verify-erasure            pool: zero rows as a BYPASSRLS role; bridge: no schema, no role; silo: no database
- *  registry                  the registry entry `offboarded` (it keeps the slug and domains reserved)
- *  finalize                  control-plane status `offboarded` and a `tenant.offboarded` outbox event, with the step's record
+ *  registry                  the registry entry `offboarded` and archived out of the registry (directory:
+ *                            tenants/offboarded/<slug>.<id>.yaml, committed; database: the row archived)
+ *  finalize                  control-plane status `offboarded`, the domain claims released and a
+ *                            `tenant.offboarded` outbox event, with the step's record
  *
- * The audit log, the control-plane record and the hook runs are kept.
+ * The audit log, the control-plane record, the hook runs and the archived entry are kept. Once
+ * finalized, the slug and domains are free: a new tenant (a new id) may take them (migration 0006).
  */
 export interface OffboardingContext extends StepContextBase {
   readonly services: LifecycleServices;
@@ -128,8 +131,8 @@ export function offboardingSteps(): Step<OffboardingContext>[] {
     {
       name: 'registry',
       async run(ctx) {
-        const outcome = await ctx.services.registry.setStatus(ctx.tenant.slug, 'offboarded', `Offboard tenant ${ctx.tenant.slug}\n\nTenant id: ${ctx.tenant.id}\nOffboarding job: ${ctx.job.id}`);
-        return { source: ctx.services.registry.kind, outcome };
+        const outcome = await ctx.services.registry.archive(ctx.tenant.slug, ctx.tenant.id, `Offboard tenant ${ctx.tenant.slug}\n\nTenant id: ${ctx.tenant.id}\nOffboarding job: ${ctx.job.id}`);
+        return { source: ctx.services.registry.kind, outcome, status: 'offboarded' };
       },
     },
     {
@@ -139,6 +142,7 @@ export function offboardingSteps(): Step<OffboardingContext>[] {
       },
       async commitWith(ctx, c) {
         await ctx.services.store.setTenantStatusIn(c, ctx.tenant.id, 'offboarded');
+        await ctx.services.store.releaseDomainsIn(c, ctx.tenant.id);
         await ctx.services.store.emitIn(c, {
           eventType: 'tenant.offboarded',
           tenantId: ctx.tenant.id,

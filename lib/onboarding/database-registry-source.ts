@@ -12,7 +12,8 @@ import { RegistryConflictError, sameEntry, type RegistrySource, type TenantEntry
  * each entry what `tenants/<slug>.yaml` would hold. Every load validates each entry with
  * TenantSchema and the whole with checkRegistryRules, exactly as loadRegistry does for files;
  * problems name `control-plane:registry_entries/<slug>` and the field. platform.yaml is read from
- * the project root.
+ * the project root. An offboarded tenant's row is archived (`archived_at`, migration 0006): kept,
+ * never loaded, and its slug free for a new entry.
  */
 export class DatabaseRegistrySource implements RegistrySource {
   readonly kind = 'database' as const;
@@ -27,7 +28,7 @@ export class DatabaseRegistrySource implements RegistrySource {
     const problems: RegistryProblem[] = [];
     const platformFile = join(this.root, 'platform.yaml');
     const platform = readPlatformFile(platformFile, relative(this.root, platformFile) || platformFile, problems);
-    const rows = (await this.pool.query<{ slug: string; entry: unknown }>('SELECT slug, entry FROM tenancy.registry_entries ORDER BY slug')).rows;
+    const rows = (await this.pool.query<{ slug: string; entry: unknown }>('SELECT slug, entry FROM tenancy.registry_entries WHERE archived_at IS NULL ORDER BY slug')).rows;
     const parsed: { tenant: Tenant; yaml: TenantLocation; fileSlug: string }[] = [];
     for (const row of rows) {
       const location = locationOf(row.slug);
@@ -45,7 +46,7 @@ export class DatabaseRegistrySource implements RegistrySource {
 
   async get(slug: string): Promise<TenantEntry | undefined> {
     assertSafeSlug(slug, 'registry');
-    const r = await this.pool.query<{ entry: TenantEntry }>('SELECT entry FROM tenancy.registry_entries WHERE slug = $1', [slug]);
+    const r = await this.pool.query<{ entry: TenantEntry }>('SELECT entry FROM tenancy.registry_entries WHERE slug = $1 AND archived_at IS NULL', [slug]);
     return r.rows[0]?.entry;
   }
 
@@ -65,12 +66,30 @@ export class DatabaseRegistrySource implements RegistrySource {
     assertSafeSlug(slug, 'registry');
     const r = await this.pool.query(
       `UPDATE tenancy.registry_entries SET entry = jsonb_set(entry, '{status}', to_jsonb($2::text)), updated_at = now()
-        WHERE slug = $1 AND entry->>'status' IS DISTINCT FROM $2 RETURNING slug`,
+        WHERE slug = $1 AND archived_at IS NULL AND entry->>'status' IS DISTINCT FROM $2 RETURNING slug`,
       [slug, status],
     );
     if (r.rowCount) return 'updated';
     if (!(await this.get(slug))) throw new RegistryConflictError(slug, `no registry entry ${slug}`);
     return 'unchanged';
+  }
+
+  async archive(slug: string, id: string): Promise<'archived' | 'unchanged'> {
+    assertSafeSlug(slug, 'registry');
+    const r = await this.pool.query(
+      `UPDATE tenancy.registry_entries SET entry = jsonb_set(entry, '{status}', '"offboarded"'), archived_at = now(), updated_at = now()
+        WHERE id = $1::uuid AND slug = $2 AND archived_at IS NULL RETURNING slug`,
+      [id, slug],
+    );
+    if (r.rowCount) return 'archived';
+    if (await this.archived(slug, id)) return 'unchanged';
+    throw new RegistryConflictError(slug, `no registry entry ${slug} of tenant ${id}`);
+  }
+
+  async archived(slug: string, id: string): Promise<TenantEntry | undefined> {
+    assertSafeSlug(slug, 'registry');
+    const r = await this.pool.query<{ entry: TenantEntry }>('SELECT entry FROM tenancy.registry_entries WHERE id = $1::uuid AND slug = $2 AND archived_at IS NOT NULL', [id, slug]);
+    return r.rows[0]?.entry;
   }
 }
 

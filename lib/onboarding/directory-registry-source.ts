@@ -1,14 +1,15 @@
 import { execFile } from 'node:child_process';
-import { closeSync, fsyncSync, linkSync, lstatSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { closeSync, existsSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { Document, parse, parseDocument } from 'yaml';
 import { assertSafeSlug } from '../naming';
-import { loadRegistry, type Registry } from '../registry/load-registry';
+import { loadRegistry, OFFBOARDED_DIR, type Registry } from '../registry/load-registry';
 import type { TenantStatus } from '../registry/tenant-schema';
 import { RegistryConflictError, sameEntry, type RegistrySource, type TenantEntry } from './registry-source';
 
 const run = promisify(execFile);
+const TENANT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface DirectoryRegistrySourceOptions {
   /** Project root: platform.yaml and tenants/. */
@@ -27,8 +28,11 @@ export interface DirectoryRegistrySourceOptions {
  * in the same directory (ignored by loadRegistry), flushed, then hard-linked to its name, which
  * fails if the name exists: a file appears whole or not at all, and never replaces another
  * tenant's. A status change rewrites the file the same way and renames it over the old one
- * (comments kept). Then, in a git work tree, the file alone is committed (`git commit -- <file>`),
- * leaving anything else staged in the tree alone. Pushing is the pipeline's business.
+ * (comments kept). When offboarding completes, the entry (status `offboarded`) and its values
+ * file move to `tenants/offboarded/<slug>.<id>.yaml` (and `.values.yaml`): kept for auditors,
+ * skipped by loadRegistry, so a new tenant may take the slug. Then, in a git work tree, the files
+ * alone are committed (`git commit -- <files>`), leaving anything else staged in the tree alone.
+ * Pushing is the pipeline's business.
  */
 export class DirectoryRegistrySource implements RegistrySource {
   readonly kind = 'directory' as const;
@@ -51,6 +55,18 @@ export class DirectoryRegistrySource implements RegistrySource {
   private fileOf(slug: string): string {
     assertSafeSlug(slug, 'registry');
     return join(this.tenantsDir, `${slug}.yaml`);
+  }
+
+  /** `tenants/offboarded/<slug>.<id><suffix>`: the tenant id keeps a later tenant with the slug from colliding. */
+  private archiveFileOf(slug: string, id: string, suffix: '.yaml' | '.values.yaml' = '.yaml'): string {
+    assertSafeSlug(slug, 'registry');
+    if (!TENANT_ID.test(id)) throw new Error(`registry: ${JSON.stringify(id)} is not a tenant id (UUID)`);
+    return join(this.tenantsDir, OFFBOARDED_DIR, `${slug}.${id.toLowerCase()}${suffix}`);
+  }
+
+  async archived(slug: string, id: string): Promise<TenantEntry | undefined> {
+    const file = this.archiveFileOf(slug, id);
+    return existsSync(file) ? (parse(readFileSync(file, 'utf8')) as TenantEntry) : undefined;
   }
 
   async get(slug: string): Promise<TenantEntry | undefined> {
@@ -82,7 +98,7 @@ export class DirectoryRegistrySource implements RegistrySource {
     } finally {
       unlinkSync(tmp);
     }
-    await this.commit(file, message);
+    await this.commit([file], message);
     return outcome;
   }
 
@@ -90,24 +106,61 @@ export class DirectoryRegistrySource implements RegistrySource {
     const file = this.fileOf(slug);
     const doc = parseDocument(readFileSync(file, 'utf8'));
     if (doc.get('status') === status) {
-      await this.commit(file, message); // a retry after the write but before the commit
+      await this.commit([file], message); // a retry after the write but before the commit
       return 'unchanged';
     }
     doc.set('status', status);
-    const tmp = this.writeTemp(slug, doc.toString({ lineWidth: 0 }));
+    this.replace(file, slug, doc.toString({ lineWidth: 0 }));
+    fsyncDir(this.tenantsDir);
+    await this.commit([file], message);
+    return 'updated';
+  }
+
+  /**
+   * Written in this order, so an attempt that dies anywhere is completed by the retry: the archive
+   * (status offboarded; replaced whole if an earlier attempt wrote it), the values file moved,
+   * the entry removed, one commit of all of them.
+   */
+  async archive(slug: string, id: string, message: string): Promise<'archived' | 'unchanged'> {
+    const file = this.fileOf(slug);
+    const values = join(this.tenantsDir, `${slug}.values.yaml`);
+    const archive = this.archiveFileOf(slug, id);
+    const archivedValues = this.archiveFileOf(slug, id, '.values.yaml');
+    const current = await this.get(slug);
+    if (String(current?.id ?? '').toLowerCase() !== id.toLowerCase()) {
+      // Archived by an earlier attempt (the slug may belong to a new tenant since): commit what it left uncommitted.
+      if (!existsSync(archive)) throw new RegistryConflictError(slug, `no registry entry of tenant ${id}: neither ${relative(this.options.root, file)} (${current ? `tenant ${String(current.id)}` : 'absent'}) nor ${relative(this.options.root, archive)}`);
+      await this.commit([archive, archivedValues, ...(current ? [] : [file, values])], message);
+      return 'unchanged';
+    }
+    const doc = parseDocument(readFileSync(file, 'utf8'));
+    doc.set('status', 'offboarded');
+    // The editor's schema line, seen from the archive, is one directory up.
+    const text = doc.toString({ lineWidth: 0 }).replace(/^(# yaml-language-server: \$schema=)\.\/tenant\.schema\.json$/m, '$1../tenant.schema.json');
+    const archiveDir = join(this.tenantsDir, OFFBOARDED_DIR);
+    mkdirSync(archiveDir, { recursive: true });
+    this.replace(archive, slug, text);
+    if (existsSync(values)) renameSync(values, archivedValues);
+    fsyncDir(archiveDir);
+    unlinkSync(file);
+    fsyncDir(this.tenantsDir);
+    await this.commit([file, values, archive, archivedValues], message);
+    return 'archived';
+  }
+
+  /** Replaces (or creates) `file` whole: a temporary file in its directory, renamed over it. */
+  private replace(file: string, slug: string, text: string): void {
+    const tmp = this.writeTemp(slug, text, dirname(file));
     try {
       renameSync(tmp, file);
     } catch (e) {
       unlinkSync(tmp);
       throw e;
     }
-    fsyncDir(this.tenantsDir);
-    await this.commit(file, message);
-    return 'updated';
   }
 
-  private writeTemp(slug: string, text: string): string {
-    const tmp = join(this.tenantsDir, `.${slug}.yaml.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+  private writeTemp(slug: string, text: string, dir = this.tenantsDir): string {
+    const tmp = join(dir, `.${slug}.yaml.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
     const fd = openSync(tmp, 'wx', 0o644);
     try {
       writeSync(fd, text);
@@ -118,19 +171,27 @@ export class DirectoryRegistrySource implements RegistrySource {
     return tmp;
   }
 
-  /** Commits `file` alone when the root is in a git work tree and the file differs from HEAD. */
-  private async commit(file: string, message: string): Promise<void> {
+  /**
+   * Commits `files` alone (written, or removed) when the root is in a git work tree and they differ
+   * from HEAD. A path neither on disk nor known to git (e.g. a values file the tenant never had) is left out.
+   */
+  private async commit(files: readonly string[], message: string): Promise<void> {
     if (this.options.git === 'off') return;
     const top = await (this.gitRoot ??= gitTopLevel(this.options.root));
     if (!top) return;
     const exclusive = <T>(fn: () => Promise<T>) => (this.options.serialize ? this.options.serialize(fn) : fn());
     const next = this.chain.then(() => exclusive(async () => {
-      const path = relative(top, file);
       const git = (...args: string[]) => run('git', ['-C', top, ...args], { env: gitEnv(), maxBuffer: 16 * 1024 * 1024 });
-      await git('add', '--', path);
-      const { stdout } = await git('status', '--porcelain', '--', path);
-      if (stdout.trim() === '') return; // already committed (a retry)
-      await git('commit', '--quiet', '--no-verify', '-m', message, '--', path);
+      const known = async (path: string) => existsSync(join(top, path)) || (await git('ls-files', '--error-unmatch', '--', path).then(() => true, () => false));
+      const paths: string[] = [];
+      for (const file of files) if (await known(relative(top, file))) paths.push(relative(top, file));
+      if (paths.length === 0) return;
+      await git('add', '--all', '--', ...paths);
+      // What differs from HEAD (a removal listed as itself, not as half of a rename).
+      const { stdout } = await git('diff', '--cached', '--name-only', '--no-renames', '-z', '--', ...paths);
+      const changed = stdout.split('\0').filter(Boolean);
+      if (changed.length === 0) return; // already committed (a retry)
+      await git('commit', '--quiet', '--no-verify', '-m', message, '--', ...changed);
     }));
     this.chain = next.catch(() => undefined);
     await next;

@@ -108,11 +108,22 @@ export class LifecycleStore {
     return (await this.pool.query<LifecycleJob>(`SELECT ${JOB_COLUMNS} FROM tenancy.lifecycle_jobs WHERE tenant_id = $1 ORDER BY created_at`, [tenantId])).rows;
   }
 
-  /** Slugs and domains the control plane holds (for request validation). */
+  /**
+   * Slugs and domains the control plane holds (for request validation): those of every tenant not
+   * offboarded. A fully offboarded tenant's slug and domains are free for a new tenant (migration 0006).
+   */
   async takenNames(): Promise<{ slugs: Set<string>; domains: Set<string> }> {
-    const slugs = (await this.pool.query<{ slug: string }>('SELECT slug FROM tenancy.tenants')).rows.map((r) => r.slug);
-    const domains = (await this.pool.query<{ domain: string }>('SELECT domain FROM tenancy.tenant_domains')).rows.map((r) => r.domain);
+    const slugs = (await this.pool.query<{ slug: string }>("SELECT slug FROM tenancy.tenants WHERE status <> 'offboarded'")).rows.map((r) => r.slug);
+    const domains = (await this.pool.query<{ domain: string }>('SELECT domain FROM tenancy.tenant_domains WHERE released_at IS NULL')).rows.map((r) => r.domain);
     return { slugs: new Set(slugs), domains: new Set(domains) };
+  }
+
+  /** Ends a tenant's domain claims inside a transaction (its offboarding finalizes); the rows stay. Audited with the domains released. */
+  async releaseDomainsIn(c: PoolClient, tenantId: string): Promise<string[]> {
+    const r = await c.query<{ domain: string }>('UPDATE tenancy.tenant_domains SET released_at = now() WHERE tenant_id = $1 AND released_at IS NULL RETURNING domain', [tenantId]);
+    const domains = r.rows.map((row) => row.domain).sort();
+    if (domains.length) await this.auditIn(c, 'tenant.domains_released', tenantId, { domains });
+    return domains;
   }
 
   /** A job attempt starts: status running, attempts + 1; audited. */

@@ -8,7 +8,8 @@ import type { TenantInput, TenantStatus } from '../registry/tenant-schema';
  *
  * - `directory` (GitOps, the default): `tenants/<slug>.yaml` under the project root
  *   (DirectoryRegistrySource). New entries are written atomically (a temporary file linked into
- *   place, never overwriting) and committed when the root is a git work tree.
+ *   place, never overwriting) and committed when the root is a git work tree; offboarded tenants'
+ *   entries are archived under `tenants/offboarded/`.
  * - `database`: table `tenancy.registry_entries` of the control plane (DatabaseRegistrySource),
  *   for platforms that keep no registry in git; platform.yaml is still read from the root.
  */
@@ -33,6 +34,15 @@ export interface RegistrySource {
   create(entry: TenantEntry, message: string): Promise<'created' | 'unchanged'>;
   /** Sets an existing entry's lifecycle status; `unchanged` when it has it already. */
   setStatus(slug: string, status: TenantStatus, message: string): Promise<'updated' | 'unchanged'>;
+  /**
+   * Offboarding's end: the entry of tenant `id` leaves the registry, with status `offboarded`, kept
+   * where auditors find it and loading does not (directory: `tenants/offboarded/<slug>.<id>.yaml`,
+   * committed; database: the row marked archived), so a new tenant may take the slug. `unchanged`
+   * when an earlier attempt archived it; a {@link RegistryConflictError} when neither is there.
+   */
+  archive(slug: string, id: string, message: string): Promise<'archived' | 'unchanged'>;
+  /** The archived entry of tenant `id` (whose slug was `slug`), as stored, or undefined. */
+  archived(slug: string, id: string): Promise<TenantEntry | undefined>;
 }
 
 export class RegistryConflictError extends Error {

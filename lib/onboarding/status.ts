@@ -42,15 +42,20 @@ interface Row {
   billing_result: Record<string, unknown> | null; migrate_result: Record<string, unknown> | null; migration: { version: number; status: string } | null;
 }
 
-/** Every tenant (or one), in slug order. */
+/**
+ * Every tenant (or every tenant with one slug), in slug order; per slug the live tenant first, then
+ * offboarded ones, newest first (a new tenant may reuse an offboarded tenant's slug).
+ */
 export async function tenantStatuses(pool: Pool, slug?: string): Promise<TenantStatusView[]> {
   const rows = (await pool.query<Row>(
     `SELECT t.id::text, t.slug, t.model, t.plan, t.region, t.status, t.updated_at, t.stripe_customer_id, t.stripe_subscription_id,
             (SELECT h.result FROM tenancy.hook_runs h WHERE h.tenant_id = t.id AND h.hook = 'billing' AND h.status = 'succeeded' ORDER BY h.id DESC LIMIT 1) AS billing_result,
             (SELECT h.result FROM tenancy.hook_runs h WHERE h.tenant_id = t.id AND h.hook = 'migrate' AND h.status = 'succeeded' ORDER BY h.id DESC LIMIT 1) AS migrate_result,
             (SELECT jsonb_build_object('version', m.version, 'status', m.status) FROM tenancy.tenant_migrations m
-              WHERE m.target = CASE WHEN t.model = 'pool' THEN 'pool' ELSE 'tenant_' || replace(t.slug, '-', '_') END) AS migration
-       FROM tenancy.tenants t WHERE $1::text IS NULL OR t.slug = $1 ORDER BY t.slug`,
+              WHERE m.target = CASE WHEN t.model = 'pool' THEN 'pool' ELSE 'tenant_' || replace(t.slug, '-', '_') END
+                AND (t.model = 'pool' OR m.tenant_id IS NULL OR m.tenant_id = t.id)) AS migration
+       FROM tenancy.tenants t WHERE $1::text IS NULL OR t.slug = $1
+      ORDER BY t.slug, t.status = 'offboarded', t.created_at DESC`,
     [slug ?? null],
   )).rows;
   if (rows.length === 0) return [];

@@ -36,8 +36,9 @@ function memo<T>(fn: () => Promise<T>): () => Promise<T> {
   return () => (p ??= fn());
 }
 
-function workDirs(services: LifecycleServices, slug: string, kind: string): { workDir: string; outdir: string } {
-  const workDir = join(services.config.workDir, 'jobs', `${kind}-${slug}`);
+/** A job's working directory, `<kind>-<slug>-<tenant id>`: a later tenant with the slug never finds this one's files. */
+function workDirs(services: LifecycleServices, slug: string, tenantId: string, kind: string): { workDir: string; outdir: string } {
+  const workDir = join(services.config.workDir, 'jobs', `${kind}-${slug}-${tenantId.toLowerCase()}`);
   mkdirSync(workDir, { recursive: true, mode: 0o700 });
   return { workDir, outdir: join(workDir, 'cdktf.out') };
 }
@@ -59,18 +60,23 @@ async function onboardingContext(services: LifecycleServices, job: LifecycleJob,
       if (!tenant || tenant.slug !== entry.slug) throw new Error(`tenant ${entry.slug} (${entry.id}) is not in the registry (${services.registry.describe()})`);
       return tenant;
     }),
-    ...workDirs(services, entry.slug, 'onboard'),
+    ...workDirs(services, entry.slug, entry.id, 'onboard'),
   };
 }
 
 async function offboardingContext(services: LifecycleServices, job: LifecycleJob, results: Map<string, Record<string, unknown>>): Promise<OffboardingContext> {
   const record = await services.controlPlane.tenantById(job.tenantId);
   if (!record) throw new Error(`no tenant ${job.tenantId} in the control plane`);
-  const entry = await services.registry.get(record.slug);
-  if (!entry) throw new Error(`tenant ${record.slug} has no registry entry (${services.registry.describe()})`);
+  // The registry's entry, or (a retry after the registry step archived it) the archived one.
+  const active = await services.registry.get(record.slug);
+  const entry = active && String(active.id).toLowerCase() === record.id ? active : await services.registry.archived(record.slug, record.id);
+  if (!entry) {
+    throw new Error(active
+      ? `registry entry ${record.slug} has id ${String(active.id)}, the control plane ${record.id}`
+      : `tenant ${record.slug} has no registry entry (${services.registry.describe()})`);
+  }
   const tenant = TenantSchema.parse(entry);
-  if (tenant.id !== record.id) throw new Error(`registry entry ${record.slug} has id ${tenant.id}, the control plane ${record.id}`);
-  return { job, results, services, tenant, record, registry: memo(() => services.registry.load()), ...workDirs(services, record.slug, 'offboard') };
+  return { job, results, services, tenant, record, registry: memo(() => services.registry.load()), ...workDirs(services, record.slug, record.id, 'offboard') };
 }
 
 export interface LifecycleWorkerOptions {

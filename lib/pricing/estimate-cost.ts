@@ -27,6 +27,7 @@ export function estimateMonthlyCost(tenant: Tenant, registry: Registry): CostEst
     const network = registry.platform.regions[tenant.region];
     const s = SiloDatabase.resolve({
       slug: tenant.slug,
+      tenantId: tenant.id,
       plan: tenant.plan,
       vpcId: network?.vpcId ?? 'vpc-0',
       subnetIds: network?.privateSubnetIds ?? ['a', 'b'],

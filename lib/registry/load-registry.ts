@@ -23,8 +23,14 @@ export interface LoadRegistryOptions {
   readonly platformFile?: string;
 }
 
+/**
+ * Directory under `tenants/` where offboarding keeps the entries of offboarded tenants
+ * (`<slug>.<id>.yaml`, lib/onboarding/directory-registry-source.ts): kept for auditors, not loaded,
+ * so a new tenant may take the slug.
+ */
+export const OFFBOARDED_DIR = 'offboarded';
 /** Files in `tenants/` that are not tenant records. */
-const NOT_TENANT_FILES = new Set(['tenant.schema.json', 'README.md']);
+const NOT_TENANT_FILES = new Set(['tenant.schema.json', 'README.md', OFFBOARDED_DIR]);
 const TENANT_FILE = /^([a-z0-9-]+)\.yaml$/;
 /** Helm values override files of tenants (`<slug>.values.yaml`), merged under the tenant's inline workload.values. */
 const VALUES_FILE = /^([a-z0-9-]+)\.values\.yaml$/;

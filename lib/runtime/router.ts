@@ -398,8 +398,12 @@ export class TenantRouter {
     if (cached) return cached;
     const generation = this.generation;
     const where = by === 'id' ? 'id = $1::uuid' : by === 'slug' ? 'slug = $1' : "coalesce(placement->>'subdomain', slug) = $1";
-    const { rows } = await this.options.controlPlane.query(`SELECT ${TENANT_COLUMNS} FROM tenancy.tenants WHERE ${where}`, [value]);
-    if (rows.length === 0) return undefined;
+    const { rows: all } = await this.options.controlPlane.query(`SELECT ${TENANT_COLUMNS} FROM tenancy.tenants WHERE ${where} ORDER BY created_at DESC`, [value]);
+    if (all.length === 0) return undefined;
+    // A new tenant may reuse an offboarded tenant's slug (and subdomain): the live one answers; with
+    // none, the newest offboarded one (refused as unavailable, not unknown).
+    const live = all.filter((r) => r.status !== 'offboarded');
+    const rows = live.length > 0 ? live : all.slice(0, 1);
     if (rows.length > 1) throw new TenantResolutionError('placement-invalid', `${rows.length} tenants have the ${by} ${JSON.stringify(value)}`);
     const tenant = parseTenantRow(rows[0]);
     if (cache && generation === this.generation && this.usableCache() === cache) cache.set(cacheKey, tenant);

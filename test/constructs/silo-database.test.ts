@@ -6,8 +6,10 @@ import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
 import { SiloDatabase, type SiloDatabaseProps } from '../../lib/silo-database';
 import { awsStack, NETWORK, onlyResource, synthObject } from './helpers';
 
+const ACME_ID = '5b0e8f3a-2c1d-4e6f-8a9b-0c1d2e3f4a5b';
 const base: SiloDatabaseProps = {
   slug: 'acme',
+  tenantId: ACME_ID,
   plan: 'pro',
   vpcId: NETWORK.vpcId,
   subnetIds: NETWORK.subnetIds,
@@ -57,7 +59,7 @@ describe('SiloDatabase', () => {
       publicly_accessible: false,
       deletion_protection: true,
       skip_final_snapshot: false,
-      final_snapshot_identifier: 'tenant-acme-final',
+      final_snapshot_identifier: `tenant-acme-final-${ACME_ID}`,
       copy_tags_to_snapshot: true,
       iam_database_authentication_enabled: true,
       enabled_cloudwatch_logs_exports: ['postgresql', 'upgrade'],

@@ -2,7 +2,9 @@
 // Fails on 0f20909 (main before the fix): its credentials secret was named
 // tenancy/tenants/<slug>/db-credentials; the destroy only schedules the secret's deletion (30-day
 // recovery window), so the second apply's CreateSecret is refused (the name is still reserved).
-import { readFileSync, writeFileSync } from 'node:fs';
+// Fails on 5599394 too, one step earlier: `tenancy onboard --slug <the same slug>` was refused
+// (exit 2: the slug stayed taken by the offboarded tenant in the control plane and the registry).
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Worker } from 'bullmq';
 import { parse } from 'yaml';
@@ -14,9 +16,8 @@ import { CdktfDeployer } from '../../lib/onboarding/stack-deployer';
 import { startLifecycleWorker } from '../../lib/onboarding/worker';
 import { tenantCredentialsSecretName } from '../../lib/tenant-credentials-secret';
 import { runCommand } from '../support/cli';
-import { validTenant } from '../support/fixture-project';
 import { AUDITOR, MASTERS, POOL_APP_PASSWORD, useLifecycleTestbed } from '../support/lifecycle';
-import { createLocalSecret, getObject, localAwsEnv, localDeployProject, localPlatformYaml, LocalStackRunner, useLocalAws } from '../support/moto';
+import { createLocalSecret, getObject, localAwsEnv, localPlatformYaml, LocalStackRunner, useLocalAws } from '../support/moto';
 import { repoRoot } from '../support/pool-db';
 
 /**
@@ -95,15 +96,27 @@ test('tenancy offboard --wait destroys the stack: its state is empty afterwards'
   expect((await state(firstId)).resources).toEqual([]);
 });
 
-test('the same slug deployed again for a new tenant (new id) succeeds while the old secret awaits deletion', async () => {
-  // The tenant comes back: a new registry entry, a new id, the same slug.
-  const again = validTenant({ id: '7e1d2c3b-4a59-4687-9a0b-1c2d3e4f5a6b', slug: SLUG, model: 'bridge', plan: 'pro' });
-  const project = localDeployProject(aws(), [again], { stateKeyPrefix: STATE_PREFIX });
-  try {
-    const outputs = await project.runner.deploy(`tenant-${SLUG}`);
-    expect(outputs.credentials_secret_arn).toContain(`:secret:${tenantCredentialsSecretName(String(again.id))}-`);
-    await project.runner.destroy(`tenant-${SLUG}`);
-  } finally {
-    project.remove();
-  }
+test('tenancy onboard --slug <the same slug> --wait: a new tenant (new id) is deployed to active, with its own state and credentials secret', async () => {
+  // The customer comes back: the same slug, asked for explicitly.
+  const run = await runCommand(registerOnboardCommand, [
+    'onboard', '--email', 'ops@bravo.example', '--company', 'Bravo Deploy', '--slug', SLUG, '--plan', 'pro', '--model', 'bridge', '--region', 'us-east-1', '--payment-method', 'pm_card_visa', '--wait',
+  ], { env });
+  expect(run).toMatchObject({ code: 0, stderr: '' });
+  const rows = await cp('SELECT id::text, status FROM tenancy.tenants WHERE slug = $1 ORDER BY created_at', [SLUG]);
+  expect(rows).toEqual([{ id: firstId, status: 'offboarded' }, { id: expect.any(String), status: 'active' }]);
+  const secondId = rows[1].id;
+  expect(secondId).not.toBe(firstId);
+  // Really applied, into its own state (keyed by the new id), with its own credentials secret.
+  const applied = await state(secondId);
+  const secrets = applied.resources.filter((r: any) => r.type === 'aws_secretsmanager_secret');
+  expect(secrets.map((r: any) => r.instances[0].attributes.name)).toEqual([tenantCredentialsSecretName(secondId)]);
+  // The old tenant's state stays empty; its registry entry is archived.
+  expect((await state(firstId)).resources).toEqual([]);
+  expect(existsSync(join(bed().root, 'tenants', 'offboarded', `${SLUG}.${firstId}.yaml`))).toBe(true);
+
+  // Clean up through the product's path too: its stack destroyed, its state empty.
+  const off = await runCommand(registerOffboardCommand, ['offboard', SLUG, '--yes', '--wait', '--reason', 'deploy test cleanup'], { env, tty: true });
+  expect(off).toMatchObject({ code: 0, stderr: '' });
+  expect(off.stdout).toContain(secondId);
+  expect((await state(secondId)).resources).toEqual([]);
 });

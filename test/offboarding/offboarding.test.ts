@@ -138,10 +138,12 @@ describe('bridge', () => {
     expect((await services.store.outbox(id)).map((e) => e.eventType)).toEqual(['tenant.created', 'tenant.offboarded']);
   });
 
-  test('the registry entry is offboarded (committed), so the tenant gets no stack, and its slug stays reserved', () => {
-    const file = join(bed().root, 'tenants', `${tenants.eraseBridge.slug}.yaml`);
-    expect(parse(readFileSync(file, 'utf8')).status).toBe('offboarded');
-    expect(git('log', '-1', '--format=%s', '--', file).trim()).toBe(`Offboard tenant ${tenants.eraseBridge.slug}`);
+  test('the registry entry is offboarded and archived (committed) out of tenants/: the tenant gets no stack, its slug is free (test/onboarding/slug-reuse)', () => {
+    const { slug, tenantId } = tenants.eraseBridge;
+    expect(existsSync(join(bed().root, 'tenants', `${slug}.yaml`))).toBe(false);
+    const archive = join(bed().root, 'tenants', 'offboarded', `${slug}.${tenantId}.yaml`);
+    expect(parse(readFileSync(archive, 'utf8'))).toMatchObject({ id: tenantId, status: 'offboarded' });
+    expect(git('log', '-1', '--format=%s', '--', archive).trim()).toBe(`Offboard tenant ${slug}`);
   });
 
   test('running it again is harmless: a no-op, nothing written', async () => {

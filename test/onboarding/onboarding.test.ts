@@ -90,7 +90,7 @@ describe('onboarding a bridge and a pool tenant through the queue', () => {
   });
 
   test('only the tenant\'s stack was synthesized', () => {
-    const stacks = readdirSync(join(bed().dir, 'work', 'jobs', 'onboard-pebble-co', 'cdktf.out', 'stacks'));
+    const stacks = readdirSync(join(bed().dir, 'work', 'jobs', `onboard-pebble-co-${submitted.pool!.tenantId}`, 'cdktf.out', 'stacks'));
     expect(stacks).toEqual(['tenant-pebble-co']);
   });
 

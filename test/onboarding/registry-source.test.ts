@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { DirectoryRegistrySource } from '../../lib/onboarding/directory-registry-source';
 import { RegistryConflictError, type TenantEntry } from '../../lib/onboarding/registry-source';
 import { RegistryError } from '../../lib/registry/registry-error';
-import { FixtureProject } from '../support/fixture-project';
+import { FixtureProject, REPO_ROOT } from '../support/fixture-project';
 
 /** The GitOps registry source: atomic, never-overwriting writes; commits of the one file in a git work tree. */
 const entry = (overrides: Partial<TenantEntry> = {}): TenantEntry => ({
@@ -49,6 +49,26 @@ test('setStatus rewrites the status only, keeping comments; a second call is unc
   expect(text).toMatch(/^# a comment that stays/);
   expect(text).toMatch(/^status: offboarded$/m);
   expect((await source.load()).tenants.find((t) => t.slug === 'acme')!.status).toBe('offboarded');
+});
+
+test('archive moves the entry (status offboarded) and its values file to tenants/offboarded/<slug>.<id>, out of the loaded registry; a retry is unchanged', async () => {
+  const source = new DirectoryRegistrySource({ root: project.root, git: 'off' });
+  const { id } = project.readTenant('globex') as { id: string };
+  expect(await source.archive('globex', id, 'msg')).toBe('archived');
+  const archived = join(project.tenantsDir, 'offboarded', `globex.${id}`);
+  expect(readdirSync(project.tenantsDir).filter((f) => f.startsWith('globex'))).toEqual([]);
+  expect(readFileSync(`${archived}.yaml`, 'utf8')).toMatch(/^status: offboarded$/m);
+  expect(readFileSync(`${archived}.yaml`, 'utf8').split('\n')[0]).toBe('# yaml-language-server: $schema=../tenant.schema.json');
+  expect(readFileSync(`${archived}.values.yaml`, 'utf8')).toBe(readFileSync(join(REPO_ROOT, 'tenants', 'globex.values.yaml'), 'utf8'));
+  expect(await source.archived('globex', id)).toMatchObject({ id, slug: 'globex', status: 'offboarded' });
+  // Not loaded, and the slug is free for a new entry.
+  expect((await source.load()).tenants.map((t) => t.slug)).not.toContain('globex');
+  expect(await source.create(entry({ slug: 'globex' }), 'msg')).toBe('created');
+  expect((await source.load()).tenants.find((t) => t.slug === 'globex')).toMatchObject({ id: entry().id });
+  // A retry (the slug belongs to the new tenant now) finds the archive; another id is a conflict.
+  expect(await source.archive('globex', id, 'msg')).toBe('unchanged');
+  await expect(source.archive('acme', id, 'msg')).rejects.toBeInstanceOf(RegistryConflictError);
+  expect(readdirSync(join(project.tenantsDir, 'offboarded')).filter((f) => f.startsWith('.'))).toEqual([]);
 });
 
 test('in a git work tree, only the tenant file is committed, with the message; other staged changes stay staged', async () => {

@@ -15,6 +15,7 @@ function database(id = 'harness') {
   const stack = awsStack(id);
   const db = new SiloDatabase(stack, 'database', {
     slug: 'harness',
+    tenantId: '0f5b6c1e-2a4d-4e8f-9b1a-3c5d7e9f1aff',
     plan: 'pro',
     vpcId: NETWORK.vpcId,
     subnetIds: NETWORK.subnetIds,

@@ -63,7 +63,7 @@ const SCENARIOS: Scenario[] = [
     name: 'starter (SiloDatabase on its own)',
     tenant: { id: '0f5b6c1e-2a4d-4e8f-9b1a-3c5d7e9f1a01', slug: 'silo-starter', plan: 'starter', model: 'silo' },
     build: (stack, t) => {
-      new SiloDatabase(stack, 'database', { slug: t.slug, plan: t.plan, vpcId: NETWORK.vpcId, subnetIds: NETWORK.subnetIds, allowedSecurityGroupIds: [NETWORK.workloadSecurityGroupId] });
+      new SiloDatabase(stack, 'database', { slug: t.slug, tenantId: t.id, plan: t.plan, vpcId: NETWORK.vpcId, subnetIds: NETWORK.subnetIds, allowedSecurityGroupIds: [NETWORK.workloadSecurityGroupId] });
     },
     hookOutputs: false,
     expected: { ...defaults('silo-starter'), instanceClass: 'db.t3.micro', allocatedStorage: 20, maxAllocatedStorage: 100, backupRetention: 7, multiAz: false, performanceInsights: 0 },
@@ -161,7 +161,8 @@ function expectSiloDatabasePlan(plan: OfflinePlan, t: TestTenant, e: Expected, s
     multi_az: e.multiAz,
     backup_retention_period: e.backupRetention,
     skip_final_snapshot: false,
-    final_snapshot_identifier: `${e.identifier}-final`,
+    // Named by the tenant id too: the snapshot outlives the instance, a later tenant may reuse the slug.
+    final_snapshot_identifier: `${e.identifier}-final-${t.id}`,
     iam_database_authentication_enabled: true,
     db_name: e.dbName,
     username: e.username,
@@ -256,7 +257,7 @@ describe('offline plan of a silo database', () => {
 
   test('a logRetentionDays CloudWatch Logs rejects is refused before it reaches terraform', () => {
     expect(() => new SiloDatabase(awsStack('silo-log-retention'), 'database', {
-      slug: 'logs', plan: 'pro', vpcId: NETWORK.vpcId, subnetIds: NETWORK.subnetIds, allowedSecurityGroupIds: [NETWORK.workloadSecurityGroupId], logRetentionDays: 17,
+      slug: 'logs', tenantId: '0f5b6c1e-2a4d-4e8f-9b1a-3c5d7e9f1a0f', plan: 'pro', vpcId: NETWORK.vpcId, subnetIds: NETWORK.subnetIds, allowedSecurityGroupIds: [NETWORK.workloadSecurityGroupId], logRetentionDays: 17,
     })).toThrow(/logRetentionDays must be one of/);
   });
 });
