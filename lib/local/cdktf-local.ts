@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { runCommand } from '../onboarding/stack-deployer';
+import { cdktfStackArgs, runCommand } from '../onboarding/stack-deployer';
 import { LOCAL_AWS_ACCESS_KEY_ID, LOCAL_AWS_SECRET_ACCESS_KEY } from './aws-api';
 
 /**
@@ -126,7 +126,8 @@ export class LocalStackRunner {
   /** `cdktf deploy <stack>`; resolves to the stack's outputs (from --outputs-file). */
   async deploy(stack: string): Promise<Record<string, unknown>> {
     const outputsFile = this.outputsFile(stack);
-    await this.cdktf(['deploy', stack, '--auto-approve', '--skip-synth', '--skip-provider-lock', '--output', this.outdir, '--outputs-file', outputsFile, '--outputs-file-include-sensitive-outputs', '--no-color'], `${stack}.deploy.log`);
+    // The onboarding job's flags (cdktfStackArgs), so a local deploy does the same Terraform work.
+    await this.cdktf(cdktfStackArgs('deploy', stack, this.outdir, ['--outputs-file', outputsFile, '--outputs-file-include-sensitive-outputs']), `${stack}.deploy.log`);
     const all = JSON.parse(readFileSync(outputsFile, 'utf8')) as Record<string, Record<string, unknown>>;
     return all[stack] ?? {};
   }
@@ -138,7 +139,7 @@ export class LocalStackRunner {
 
   /** `cdktf destroy <stack>` (lift RDS deletion protection first: liftDeletionProtection). */
   async destroy(stack: string): Promise<void> {
-    await this.cdktf(['destroy', stack, '--auto-approve', '--skip-synth', '--output', this.outdir, '--no-color'], `${stack}.destroy.log`);
+    await this.cdktf(cdktfStackArgs('destroy', stack, this.outdir), `${stack}.destroy.log`);
   }
 
   /**

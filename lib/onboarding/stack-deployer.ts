@@ -11,9 +11,9 @@ import type { LifecyclePlatform, LocalSecretStore } from './local-platform';
 /**
  * How a tenant's stack reaches (and leaves) the cloud. Two implementations:
  *
- * - `cdktf` (production): `cdktf deploy tenant-<slug> --auto-approve --skip-synth` on the stack the
+ * - `cdktf` (production): `cdktf deploy tenant-<slug>` ({@link cdktfStackArgs}) on the stack the
  *   synthesize step wrote, outputs read from `--outputs-file`; offboarding lifts RDS deletion
- *   protection and snapshots with the AWS CLI, then `cdktf destroy tenant-<slug> --auto-approve`.
+ *   protection and snapshots with the AWS CLI, then `cdktf destroy tenant-<slug>`.
  * - `local` (synthesize-only; local use and tests): nothing is applied. The tenant's outputs are
  *   the synthesized stack's literal outputs plus, for values only Terraform would know (secret
  *   ARNs, instance addresses), local stand-ins: the platform outputs file's clusters, a
@@ -76,7 +76,7 @@ export class CdktfDeployer implements StackDeployer {
   async deploy(ctx: StackContext): Promise<TenantOutputs> {
     const stack = tenantNames(ctx.tenant.slug).stack;
     const outputsFile = join(ctx.workDir, `${stack}.outputs.json`);
-    await runCommand(this.cdktf(ctx.root), ['deploy', stack, '--auto-approve', '--skip-synth', '--output', ctx.outdir, '--outputs-file', outputsFile, '--no-color'], {
+    await runCommand(this.cdktf(ctx.root), cdktfStackArgs('deploy', stack, ctx.outdir, ['--outputs-file', outputsFile]), {
       cwd: ctx.root, env: { CHECKPOINT_DISABLE: '1', TENANCY_SELECT: ctx.tenant.slug }, logFile: join(ctx.workDir, 'deploy.log'), timeoutMs: this.options.timeoutMs,
     });
     return tenantOutputsFrom(JSON.parse(readFileSync(outputsFile, 'utf8')), ctx.tenant, outputsFile);
@@ -90,7 +90,7 @@ export class CdktfDeployer implements StackDeployer {
     const existing = await aws('rds', 'describe-db-snapshots', '--db-snapshot-identifier', snapshot, '--query', 'DBSnapshots[0].Status', '--output', 'text').catch(() => '');
     if (!existing.trim()) await aws('rds', 'create-db-snapshot', '--db-instance-identifier', id, '--db-snapshot-identifier', snapshot, '--tags', `Key=tenancy:tenant-id,Value=${ctx.tenant.id}`, 'Key=tenancy:purpose,Value=offboarding-final');
     await aws('rds', 'wait', 'db-snapshot-available', '--db-snapshot-identifier', snapshot);
-    return { snapshot, instance: id, note: 'the destroy also takes the stack\'s final snapshot (<id>-final)' };
+    return { snapshot, instance: id, note: 'the destroy also takes the stack\'s final snapshot (<id>-final-<tenant id>)' };
   }
 
   async liftDeletionProtection(ctx: StackContext): Promise<Record<string, unknown>> {
@@ -103,11 +103,29 @@ export class CdktfDeployer implements StackDeployer {
 
   async destroy(ctx: StackContext): Promise<Record<string, unknown>> {
     const stack = tenantNames(ctx.tenant.slug).stack;
-    await runCommand(this.cdktf(ctx.root), ['destroy', stack, '--auto-approve', '--skip-synth', '--output', ctx.outdir, '--no-color'], {
+    await runCommand(this.cdktf(ctx.root), cdktfStackArgs('destroy', stack, ctx.outdir), {
       cwd: ctx.root, env: { CHECKPOINT_DISABLE: '1', TENANCY_SELECT: ctx.tenant.slug }, logFile: join(ctx.workDir, 'destroy.log'), timeoutMs: this.options.timeoutMs,
     });
     return { stack, destroyed: true, namespace: tenantNames(ctx.tenant.slug).namespace };
   }
+}
+
+/**
+ * The arguments of every `cdktf deploy|destroy` of an already synthesized stack: the onboarding
+ * and offboarding jobs' and the local deploys' (lib/local/cdktf-local.ts), so both do the same
+ * Terraform work.
+ *
+ * `--skip-provider-lock`: without it, cdktf runs `terraform providers lock -platform=linux_amd64`
+ * after `terraform init` in every stack directory that has no lock file yet, which is every job's
+ * fresh synthesis. That command asks the providers' origin registry and ignores the CLI
+ * configuration's `provider_installation` (a filesystem or network mirror), so with a mirror and
+ * no route to registry.terraform.io it fails: each job's first attempt failed and only the queue's
+ * retry, finding the lock file that init had left, got through. It adds nothing here: the stack
+ * pins the exact provider version, and `terraform init` already verifies the package it installs
+ * and writes its checksums into the (throwaway) lock file.
+ */
+export function cdktfStackArgs(verb: 'deploy' | 'destroy', stack: string, outdir: string, extra: readonly string[] = []): string[] {
+  return [verb, stack, '--auto-approve', '--skip-synth', '--skip-provider-lock', '--output', outdir, ...extra, '--no-color'];
 }
 
 /** The tenant's outputs in a `cdktf deploy --outputs-file` file, validated as the post-apply hooks validate them. */
