@@ -10,4 +10,5 @@ module.exports = {
   setupFilesAfterEnv: ['<rootDir>/test/support/setup.ts'],
   testTimeout: 180000,
   maxWorkers: 2,
+  testSequencer: '<rootDir>/test/support/sequencer.js',
 };
