@@ -1,6 +1,6 @@
 import Table from 'cli-table3';
 import { Option, type Command } from 'commander';
-import { Client } from 'pg';
+import { guardedClient } from '../db/lost-connections';
 import { normalizePolicyExpression } from '../pool/provision';
 import { auditRls, RlsAuditUsageError, type RlsAuditReport } from '../pool/rls-audit';
 import { CUSTOM_SETTING_PATTERN, SQL_NAME_PATTERN } from '../runtime/tenant-context';
@@ -60,7 +60,7 @@ export async function runRlsAudit(opts: AuditRlsCliOptions, out: CliOutput = pro
     return usage(`--database-url is not a PostgreSQL URL (${(e as Error).message})`);
   }
 
-  const client = new Client({ connectionString: opts.databaseUrl });
+  const client = guardedClient({ connectionString: opts.databaseUrl });
   let report: RlsAuditReport;
   try {
     await client.connect();

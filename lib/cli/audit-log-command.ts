@@ -1,6 +1,6 @@
 import Table from 'cli-table3';
 import { InvalidArgumentError, type Command } from 'commander';
-import { Client } from 'pg';
+import { guardedClient } from '../db/lost-connections';
 import { describeVerification, parseAnchor, verifyAuditChain, type ChainAnchor } from '../control-plane/audit-chain';
 import { controlPlaneConnection, ControlPlaneTlsError } from '../control-plane/connection';
 import { defaultIo, usageFor } from './lifecycle-options';
@@ -57,7 +57,7 @@ export function registerAuditLogCommand(audit: Command, io: MigrateCommandIo = d
         if (e instanceof ControlPlaneTlsError) usage(e.message);
         throw e;
       }
-      const client = new Client(config);
+      const client = guardedClient(config);
       try {
         await client.connect();
         await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');

@@ -2,7 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Table from 'cli-table3';
 import { CommanderError, type Command } from 'commander';
-import { Pool, type PoolConfig } from 'pg';
+import type { PoolConfig } from 'pg';
+import { guardedPool } from '../db/lost-connections';
 import { billingHook } from '../billing/billing-hook';
 import type { BillingProfile } from '../billing/billing-tenant';
 import { ControlPlane } from '../control-plane/control-plane';
@@ -104,7 +105,7 @@ async function runPostApplyCommand(options: PostApplyCliOptions, io: MigrateComm
   }
 
   const json = Boolean(options.json) || !io.stdout.isTTY;
-  const pool = new Pool({ ...controlPlaneConfig, max: 2 });
+  const pool = guardedPool({ ...controlPlaneConfig, max: 2 });
   try {
     const controlPlane = new ControlPlane(pool, actor);
     const outcomes = await runPostApply({

@@ -1,4 +1,5 @@
-import { Client, type ClientBase, type ClientConfig } from 'pg';
+import type { Client, ClientBase, ClientConfig } from 'pg';
+import { guardedClient } from '../db/lost-connections';
 import { describeVerification, verifyAuditChain, type ChainVerification } from '../control-plane/audit-chain';
 import { controlPlaneConnection, redactUrl } from '../control-plane/connection';
 import { readStates } from '../migrate/state';
@@ -171,7 +172,7 @@ function controlPlaneProblems(t: Tenant, cp: ControlPlaneEvidence): string[] {
 const iso = (d: unknown): string | null => (d instanceof Date ? d.toISOString() : d === null || d === undefined ? null : String(d));
 
 async function withReadOnly<T>(config: ClientConfig, fn: (c: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ application_name: 'tenancy-compliance', ...config });
+  const client = guardedClient({ application_name: 'tenancy-compliance', ...config });
   await client.connect();
   try {
     // One snapshot: the audit chain and its head are read consistently.
@@ -285,7 +286,7 @@ async function readPool(url: string, appRole: string): Promise<PoolEvidence> {
   const config: ClientConfig = { connectionString: url };
   const audit: RlsAuditReport = await withReadOnly(config, (c) =>
     auditRls(c, { appRole, schema: POOL_DEFAULTS.schema, tenantSetting: DEFAULT_TENANT_SETTING, endpoint: endpointOf(url) }));
-  const client = new Client({ application_name: 'tenancy-compliance', ...config });
+  const client = guardedClient({ application_name: 'tenancy-compliance', ...config });
   await client.connect();
   let states;
   try {

@@ -1,18 +1,33 @@
 import type { ClientBase, Pool, PoolClient } from 'pg';
+import { connectionLost, ConnectionLostError, guardPool } from '../db/lost-connections';
 
-/** Runs `fn` in one transaction on one connection of `pool`: COMMIT, or ROLLBACK and rethrow. */
+/**
+ * Runs `fn` in one transaction on one connection of the control plane's `pool`: COMMIT, or
+ * ROLLBACK and rethrow. A connection the server ends meanwhile fails the call with a
+ * {@link ConnectionLostError} (never the process, never retried) and is destroyed, not pooled.
+ */
 export async function inTransaction<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+  guardPool(pool);
   const c = await pool.connect();
+  let committing = false;
+  let lost: Error | undefined;
   try {
     await c.query('BEGIN');
     const out = await fn(c);
+    committing = connectionLost(c) === undefined;
     await c.query('COMMIT');
     return out;
   } catch (e) {
     await c.query('ROLLBACK').catch(() => undefined);
+    // After the ROLLBACK attempt: the socket's end (and its 'error') may follow the query's error.
+    lost = connectionLost(c);
+    if (lost) {
+      const outcome = committing ? 'it was lost during COMMIT: the transaction may or may not have committed' : 'nothing was committed';
+      throw new ConnectionLostError(`control plane: the database connection was lost (${lost.message}); ${outcome}`, lost, { cause: e });
+    }
     throw e;
   } finally {
-    c.release();
+    c.release(lost);
   }
 }
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { Client, type ClientConfig } from 'pg';
+import type { Client, ClientConfig } from 'pg';
+import { guardedClient } from '../db/lost-connections';
 import type { SecretResolver } from '../runtime/secret-resolver';
 
 /** Where a database is: no credentials, only the reference to the secret that holds them. */
@@ -50,7 +51,8 @@ export class DatabaseConnector {
 
   /** A connected client; the caller ends it. */
   async connect(endpoint: DatabaseEndpoint, database?: string): Promise<Client> {
-    const client = new Client(await this.config(endpoint, database));
+    // Guarded: a connection the server ends fails the hook's query, never the process.
+    const client = guardedClient(await this.config(endpoint, database));
     await client.connect();
     return client;
   }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { Client, type ClientConfig } from 'pg';
+import type { ClientConfig } from 'pg';
+import { guardedClient } from '../db/lost-connections';
 import { scramSha256Verifier } from '../db/scram';
 import { quoteIdent, quoteLiteral } from '../db/sql';
 import { parseDeployOutputs } from '../hooks/deploy-outputs';
@@ -78,7 +79,7 @@ export async function prepareLocalDatabases(options: LocalDatabasesOptions): Pro
   for (const t of outputs.tenants) if (t.model === 'silo') wanted.push({ database: t.db_name, masterUser: '', secretRef: t.db_master_secret_arn });
 
   const secrets = await localSecrets(options.endpoint, options.region);
-  const admin = new Client(options.admin);
+  const admin = guardedClient(options.admin);
   await admin.connect();
   const passwords = new Map<string, string>();
   const done: LocalDatabase[] = [];

@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
 import type { Pool, PoolClient, QueryResult } from 'pg';
+import { connectionLost } from '../db/lost-connections';
 import { quoteIdent, quoteLiteral } from '../db/sql';
 import type { MigrationSet } from './migration-set';
 import { chunkSteps, planTarget, versionAfter, type Direction, type Step } from './plan';
@@ -221,9 +222,14 @@ export async function applyTarget(pool: Pool, target: MigrationTarget, set: Migr
         discard = true;
       }
     }
+    // Checked after the ROLLBACK attempt: the socket's end (and its 'error') may follow the query's error.
+    const lost = client ? connectionLost(client) : undefined;
+    if (lost) discard = true;
     const pgError = cause as { message?: string; code?: string; detail?: string };
-    const message = `${file ? `${basename(file)}: ` : ''}${pgError?.message ?? String(cause)}${pgError?.detail ? ` (${pgError.detail})` : ''}`;
-    return { status: 'failed', steps: done, version, error: message, code: typeof pgError?.code === 'string' ? pgError.code : undefined, file };
+    const what = `${pgError?.message ?? String(cause)}${pgError?.detail ? ` (${pgError.detail})` : ''}`;
+    const message = `${file ? `${basename(file)}: ` : ''}${lost ? `the connection to the database was lost: ${what}${lost.message === what ? '' : ` (${lost.message})`}` : what}`;
+    const code = [pgError?.code, (lost as { code?: unknown } | undefined)?.code].find((c): c is string => typeof c === 'string');
+    return { status: 'failed', steps: done, version, error: message, code, file };
   } finally {
     // A session that may still hold a lock or settings is closed rather than returned to the pool.
     client?.release(discard ? true : undefined);

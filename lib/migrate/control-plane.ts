@@ -1,4 +1,5 @@
-import { Client, type ClientConfig, type PoolConfig } from 'pg';
+import type { ClientConfig, PoolConfig } from 'pg';
+import { guardedClient } from '../db/lost-connections';
 import { assertSafeSlug } from '../naming';
 import { tenantSqlNames } from '../db/sql';
 import type { MigrationRun, TargetResult } from './result';
@@ -33,7 +34,7 @@ interface TenantRow {
 /** Bridge and silo targets of every tenant not offboarded, in slug order. */
 export async function listTenantTargets(controlPlane: ClientConfig, options: TenantListOptions = {}): Promise<MigrationTarget[]> {
   for (const slug of options.slugs ?? []) assertSafeSlug(slug, '--tenant');
-  const client = new Client({ application_name: 'tenancy-migrate', ...controlPlane });
+  const client = guardedClient({ application_name: 'tenancy-migrate', ...controlPlane });
   await client.connect();
   let rows: TenantRow[];
   try {
@@ -98,7 +99,7 @@ export async function recordRun(controlPlane: ClientConfig, run: MigrationRun, o
     failures: failures.slice(0, SUMMARY_FAILURES).map((r) => ({ target: r.target, status: r.status, error: r.error ?? null, code: r.code ?? null })),
     failuresOmitted: Math.max(0, failures.length - SUMMARY_FAILURES),
   };
-  const client = new Client({ application_name: 'tenancy-migrate', ...controlPlane });
+  const client = guardedClient({ application_name: 'tenancy-migrate', ...controlPlane });
   await client.connect();
   try {
     await client.query('BEGIN');

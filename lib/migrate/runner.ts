@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
-import { Pool, type PoolConfig } from 'pg';
+import type { PoolConfig } from 'pg';
+import { guardedPool } from '../db/lost-connections';
 import { assertPoolCoverage } from '../pool/coverage';
 import { enforcePoolRls } from '../pool/provision';
 import { applyTarget, type AfterApply, type ApplyOutcome } from './apply-target';
@@ -20,7 +21,12 @@ import { databaseKey, describeDatabase, migrationSetFor, TargetError, validateTa
  *   open), each in its own transaction under its own platform lock (see apply-target.ts).
  * - A target whose lock is held by another runner is retried `lockRetries` times within the run,
  *   after the database's other targets; then reported `skipped-locked`.
- * - A target's failure (or its database's) is its result; the others go on.
+ * - A target's failure (or its database's) is its result; the others go on. That includes a
+ *   lost connection (terminated backend, restarted or unreachable server): the target is
+ *   `failed` with the error, nothing of its open transaction committed, and it is not retried in
+ *   the run (a rerun applies what is pending). The database's other targets open fresh
+ *   connections: after a restart they succeed once the server accepts connections again, and
+ *   fail with the connection error while it does not.
  */
 export interface MigrateOptions {
   readonly targets: readonly MigrationTarget[];
@@ -121,8 +127,8 @@ export async function migrateTargets(options: MigrateOptions): Promise<Migration
   const common = { direction, toVersion: options.toVersion, lockTimeoutMs, statementTimeoutMs };
 
   await Promise.all([...groups.values()].map((group) => groupLimit(async () => {
-    const pool = new Pool({ application_name: 'tenancy-migrate', ...group.connection, max: concurrency });
-    pool.on('error', () => undefined); // an idle connection dropped by the server: the next query reports it
+    // Guarded (lib/db/lost-connections.ts): a connection the server ends fails its target, never the run.
+    const pool = guardedPool({ application_name: 'tenancy-migrate', ...group.connection, max: concurrency });
     const database = describeDatabase(group.connection);
     const began = Date.now();
     try {

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { Pool, type PoolConfig } from 'pg';
+import type { Pool, PoolConfig } from 'pg';
+import { guardedPool } from '../db/lost-connections';
 import { ControlPlane } from '../control-plane/control-plane';
 import { controlPlaneConnection } from '../control-plane/connection';
 import { DatabaseConnector } from '../hooks/database-connector';
@@ -65,10 +66,8 @@ export class LifecycleServices {
       const cp = run.results[0];
       if (!cp || FAILING_STATUSES.has(cp.status)) throw new Error(`migrating the control plane failed: ${cp?.error ?? cp?.status ?? 'no result'}`);
     }
-    const pool = new Pool({ ...cpConfig, max: options.poolMax ?? 4 });
-    // An idle connection the server closes (restart, failover) is dropped by the pool; without a
-    // listener its error would end the process.
-    pool.on('error', () => undefined);
+    // Guarded: a connection the server ends (restart, failover) fails its call, never the process.
+    const pool = guardedPool({ ...cpConfig, max: options.poolMax ?? 4 });
     const redis = new Redis(redisOptionsFromUrl(config.redisUrl));
     try {
       const lock = new RedisLock(redis, { ttlMs: config.lockTtlMs });

@@ -4,3 +4,5 @@ export * from './with-tenant';
 export * from './secret-resolver';
 export * from './router';
 export * from './tenant-status-listener';
+// What a call whose connection the server ended rejects with.
+export { ConnectionLostError } from '../db/lost-connections';

@@ -1,6 +1,7 @@
 import { jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions, type KeyLike } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { Pool, type Client, type ClientConfig, type PoolClient, type PoolConfig } from 'pg';
+import { guardPool } from '../db/lost-connections';
 import { tenantSqlNames } from '../db/sql';
 import { SLUG_PATTERN } from '../registry/tenant-schema';
 import type { SecretResolver } from './secret-resolver';
@@ -180,7 +181,7 @@ export interface TenantRouterOptions {
   readonly createPool?: (config: PoolConfig, target: ConnectionTarget) => Pool;
   /** Pools opened, evicted and ended. */
   readonly onPoolEvent?: (event: PoolEvent) => void;
-  /** Errors of idle connections (e.g. the server closed them); pg.Pool would otherwise crash the process. */
+  /** Errors of idle connections the server closed (already discarded by the pool; the next request opens a fresh one). */
   readonly onPoolError?: (error: Error, target: ConnectionTarget) => void;
 }
 
@@ -430,7 +431,11 @@ export class TenantRouter {
   // Running work
   // -------------------------------------------------------------------------------------------
 
-  /** Resolves the tenant of `request` and runs `fn` through withTenant on its connection target's pool. */
+  /**
+   * Resolves the tenant of `request` and runs `fn` through withTenant on its connection target's
+   * pool. A connection the server ends meanwhile rejects the call with a ConnectionLostError
+   * naming the tenant (never retried: `fn` is a transaction); the next call gets a fresh connection.
+   */
   async withTenant<T>(request: TenantRequest, fn: (client: PoolClient, tenant: RoutedTenant) => Promise<T>): Promise<T> {
     const tenant = await this.resolve(request);
     return this.withResolvedTenant(tenant, fn);
@@ -542,9 +547,9 @@ export class TenantRouter {
         password: credentials.password,
         max,
       };
-      const pool = this.options.createPool ? this.options.createPool(config, target) : new Pool(config);
+      // Guarded (lib/db/lost-connections.ts): a connection the server ends fails its call, never the process.
+      const pool = guardPool(this.options.createPool ? this.options.createPool(config, target) : new Pool(config), { onIdleError: (error) => this.options.onPoolError?.(error, target) });
       const created: PoolEntry = { target, pool, max, active: 1, retired: false, open: 0, ending: false, poolEnded: false, finished: false };
-      pool.on('error', (error) => this.options.onPoolError?.(error, target));
       pool.on('connect', () => created.open++);
       pool.on('remove', () => {
         created.open--;

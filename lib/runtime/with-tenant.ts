@@ -1,4 +1,5 @@
 import type { Pool, PoolClient, QueryResult } from 'pg';
+import { connectionLost, ConnectionLostError, guardPool } from '../db/lost-connections';
 import { quoteIdent, quoteLiteral } from '../db/sql';
 import { assertCustomSetting, DEFAULT_TENANT_SETTING, validateTenantContext, type TenantContext } from './tenant-context';
 
@@ -51,6 +52,13 @@ export class TenantClientRevokedError extends Error {
  *   them either), the connection is destroyed rather than pooled, and withTenant throws
  *   {@link SessionStateLeakError} (fail closed; the transaction itself was already committed).
  * - A connection whose ROLLBACK fails is destroyed instead of being returned to the pool.
+ * - A connection the server ends during the call (terminated backend, restart, failover, PgBouncer
+ *   restart) fails the call, never the process: withTenant throws {@link ConnectionLostError}
+ *   naming the tenant (nothing was committed, unless the loss came during COMMIT: then the
+ *   outcome is unknown and the message says so), the dead connection is destroyed, and the next
+ *   call gets a fresh one. `pool` is guarded on first use (lib/db/lost-connections.ts): its idle
+ *   connections that die are discarded instead of crashing the process. Nothing is retried: `fn`
+ *   may have had effects outside the database.
  *
  * `fn` must not end the transaction itself (COMMIT, ROLLBACK). If `fn` swallows an error, the
  * transaction is aborted and PostgreSQL turns the COMMIT into a ROLLBACK: withTenant then throws.
@@ -66,10 +74,12 @@ export async function withTenant<T>(
   const setting = options.tenantSetting ?? DEFAULT_TENANT_SETTING;
   assertCustomSetting(setting, 'withTenant');
 
+  guardPool(pool);
   const client = await pool.connect();
   const handle = revocableClient(client, context.slug);
   let broken: Error | undefined;
   let searchPath: string | undefined;
+  let committing = false;
   const finish = async (end: 'COMMIT' | 'ROLLBACK'): Promise<QueryResult> => {
     const [ended, state] = asArray(await client.query(endSql(end, setting)));
     const leaks = sessionLeaks(state.rows[0] as SessionState, searchPath);
@@ -87,6 +97,7 @@ export async function withTenant<T>(
       searchPath = begin.rows[0].search_path;
       const result = await fn(handle.client);
       handle.revoke();
+      committing = connectionLost(client) === undefined; // a connection already lost never sends the COMMIT
       const commit = await finish('COMMIT');
       // COMMIT of an aborted transaction "succeeds" with the tag ROLLBACK: fn swallowed an error.
       if (commit.command === 'ROLLBACK') {
@@ -103,6 +114,13 @@ export async function withTenant<T>(
           broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
           if (rollbackError instanceof SessionStateLeakError) throw rollbackError;
         }
+      }
+      // Checked after the ROLLBACK attempt: the socket's end (and with it the 'error') may come after the query's error.
+      const lost = connectionLost(client);
+      if (lost) {
+        broken = lost;
+        const outcome = committing ? 'it was lost during COMMIT: the transaction may or may not have committed' : 'nothing was committed';
+        throw new ConnectionLostError(`withTenant ${context.slug}: the database connection was lost (${lost.message}); ${outcome}; the connection was discarded`, lost, { cause: error });
       }
       throw error;
     }

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Pool, type PoolClient } from 'pg';
+import { ConnectionLostError } from '../../lib/db/lost-connections';
 import { TenantContextError, type TenantContext } from '../../lib/runtime/tenant-context';
 import { beginSql, endSql, withTenant } from '../../lib/runtime/with-tenant';
 import { usePostgres } from '../support/postgres';
@@ -119,14 +120,17 @@ describe('withTenant', () => {
     const { pool } = recordingPool();
     try {
       let firstPid = 0;
-      await expect(withTenant(pool, acme, async (c: PoolClient) => {
+      // No 'error' listener here: withTenant handles the termination notice that arrives while the client is checked out.
+      const error = await withTenant(pool, acme, async (c: PoolClient) => {
         firstPid = (await c.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
         const ended = new Promise((resolve) => c.once('end', resolve));
-        c.on('error', () => undefined); // the termination notice arrives while the client is checked out
         await pg().query('SELECT pg_terminate_backend($1)', [firstPid]);
         await ended;
         throw new Error('work failed');
-      })).rejects.toThrow('work failed');
+      }).catch((e) => e);
+      expect(error).toBeInstanceOf(ConnectionLostError);
+      expect(error.message).toMatch(/^withTenant acme: the database connection was lost \(.+\); nothing was committed/);
+      expect(error.cause.message).toBe('work failed');
       expect(pool.totalCount).toBe(0);
       // The pool opens a fresh connection for the next unit of work.
       const pid = await withTenant(pool, acme, async (c) => (await c.query('SELECT pg_backend_pid() AS pid')).rows[0].pid);

@@ -384,6 +384,16 @@ export class PostgresCluster {
     runAsService(join(PG_BIN, 'pg_ctl'), ['reload', '-D', this.dataDir, '-s'], { cwd: this.dir });
   }
 
+  /**
+   * pg_ctl restart -m fast, as a maintenance restart or failover does: every session is terminated
+   * (FATAL 57P01), the server comes back on the same port with the same data. Returns once it
+   * accepts connections again. Synchronous: nothing in this process runs meanwhile, so clients see
+   * the termination when the test continues.
+   */
+  restart(): void {
+    runAsService(join(PG_BIN, 'pg_ctl'), ['restart', '-D', this.dataDir, '-l', this.logFile, '-m', 'fast', '-w', '-t', '60', '-s'], { cwd: this.dir });
+  }
+
   /** The server log so far. */
   readLog(): string {
     return readIfExists(this.logFile);
