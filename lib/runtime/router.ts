@@ -36,6 +36,8 @@ export interface RoutedTenant {
   readonly model: TenantModel;
   readonly status: string;
   readonly placement: TenantPlacement;
+  /** When the control plane recorded the tenant (a token naming it by slug must be issued after it). */
+  readonly createdAt: Date;
 }
 
 /** A set of connections the router keeps one pg.Pool for. */
@@ -206,7 +208,7 @@ interface Waiter {
   readonly fail: (error: Error) => void;
 }
 
-const TENANT_COLUMNS = 'id::text AS id, slug, model, status, placement';
+const TENANT_COLUMNS = 'id::text AS id, slug, model, status, placement, created_at';
 const HOST_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /**
@@ -383,7 +385,18 @@ export class TenantRouter {
     const value = payload[this.claim];
     if (value === undefined || value === null || value === '') throw new TenantResolutionError('claim-missing', `the token has no ${JSON.stringify(this.claim)} claim`);
     if (typeof value === 'string' && UUID_PATTERN.test(value)) return this.require(await this.lookup('id', value.toLowerCase()), `id ${value}`);
-    if (typeof value === 'string' && SLUG_PATTERN.test(value)) return this.require(await this.lookup('slug', value), `slug ${value}`);
+    if (typeof value === 'string' && SLUG_PATTERN.test(value)) {
+      const tenant = this.require(await this.lookup('slug', value), `slug ${value}`);
+      // A slug is reused once its tenant is offboarded: a token naming a slug is only good for the
+      // tenant that held it when the token was issued, so it must say when that was.
+      if (typeof payload.iat !== 'number') {
+        throw new TenantResolutionError('claim-invalid', `the token names tenant ${value} by slug but has no "iat": a slug can pass to a new tenant after an offboarding, so a slug token must carry its issue time (or name the tenant by id)`);
+      }
+      if (payload.iat < Math.floor(tenant.createdAt.getTime() / 1000)) {
+        throw new TenantResolutionError('claim-invalid', `the token names tenant ${value} by slug but was issued before that tenant existed (an earlier tenant with the same slug was offboarded)`);
+      }
+      return tenant;
+    }
     throw new TenantResolutionError('claim-invalid', `the token's ${JSON.stringify(this.claim)} claim is neither a tenant id nor a slug`);
   }
 
@@ -674,7 +687,7 @@ function requestParts(request: TenantRequest): { host?: string; token?: string }
   return { host: host || undefined, token: token || undefined };
 }
 
-function parseTenantRow(row: { id: string; slug: string; model: string; status: string; placement: unknown }): RoutedTenant {
+function parseTenantRow(row: { id: string; slug: string; model: string; status: string; placement: unknown; created_at: Date }): RoutedTenant {
   const where = `tenant ${row.slug}`;
   const fail = (message: string): never => {
     throw new TenantResolutionError('placement-invalid', `${where}: placement ${message}`);
@@ -701,7 +714,7 @@ function parseTenantRow(row: { id: string; slug: string; model: string; status: 
   if (row.model === 'bridge' && placement.schema !== undefined && placement.schema !== tenantSqlNames(row.slug).schema) {
     fail(`schema ${placement.schema} is not ${tenantSqlNames(row.slug).schema}`);
   }
-  return { id: row.id.toLowerCase(), slug: row.slug, model: row.model as TenantModel, status: row.status, placement };
+  return { id: row.id.toLowerCase(), slug: row.slug, model: row.model as TenantModel, status: row.status, placement, createdAt: new Date(row.created_at) };
 }
 
 function connectionTarget(tenant: RoutedTenant): ConnectionTarget {

@@ -171,6 +171,7 @@ describe('resolution', () => {
     expect(r).toEqual({
       id: T.silo1.id, slug: 'silo-1', model: 'silo', status: 'active',
       placement: { host: pg().host, port: pg().port, database: 'tenant_silo_1', schema: 'tenant_silo_1', role: 'tenant_silo_1_app', secretRef: 'local:tenant_silo_1_app' },
+      createdAt: expect.any(Date),
     });
   });
 
@@ -190,6 +191,16 @@ describe('resolution', () => {
     await expectRefused(router.resolve({ token: await token({ sub: 'user-1' }) }), 'claim-missing', /no "tenant_id" claim/);
     await expectRefused(router.resolve({ token: await token({ tenant_id: 42 }) }), 'claim-invalid', /neither a tenant id nor a slug/);
     await expectRefused(router.resolve({ token: 'not.a.jwt' }), 'token-invalid', /refused/);
+    // A slug passes to a new tenant after an offboarding: a slug token must say when it was issued,
+    // and a token issued before the tenant existed (to the slug's earlier holder) is refused.
+    const [{ created }] = await pg().query("SELECT floor(extract(epoch FROM created_at))::int AS created FROM tenancy.tenants WHERE slug = 'silo-2'", [], 'control_plane');
+    const slugToken = (iat?: number) => {
+      const jwt = new SignJWT({ tenant_id: 'silo-2' }).setProtectedHeader({ alg: 'ES256' }).setIssuer('https://auth.example.test').setExpirationTime(created + 600);
+      return (iat === undefined ? jwt : jwt.setIssuedAt(iat)).sign(keys.privateKey);
+    };
+    await expectRefused(router.resolve({ token: await slugToken() }), 'claim-invalid', /by slug but has no "iat"/);
+    await expectRefused(router.resolve({ token: await slugToken(created - 1) }), 'claim-invalid', /issued before that tenant existed/);
+    expect((await router.resolve({ token: await slugToken(created) })).id).toBe(T.silo2.id);
     await expectRefused(router.resolve({ headers: { authorization: 'Bearer a b' } }), 'token-invalid', /not "Bearer <jwt>"/);
   });
 
