@@ -7,7 +7,8 @@ import type { MigrateCommandIo } from './migrate-command';
  * data per model, destroy its stack, mark it offboarded; README "Offboarding"). With --wait,
  * waits for it and prints the erasure report. Running it again is harmless: the job exists once,
  * and once it succeeded it is a no-op that prints the report again. Exit 0 queued (with --wait:
- * offboarded), 1 the job failed, 2 bad usage or an unknown tenant.
+ * offboarded), 1 the job failed, or it is recorded but could not be queued (the same command again,
+ * or a starting worker, queues it), 2 bad usage or an unknown tenant.
  */
 interface OffboardCliOptions extends LifecycleCliOptions {
   yes?: boolean;
@@ -35,7 +36,7 @@ export function registerOffboardCommand(program: Command, io: MigrateCommandIo =
     if (!options.yes) usage(`this erases every row, schema or database of ${slug}; add --yes to confirm`);
     process.exitCode = await runOffboard(slug, options, io, usage);
   });
-  command.addHelpText('after', '\nExit codes: 0 queued (with --wait: offboarded), 1 the job failed, 2 bad usage or unknown tenant.');
+  command.addHelpText('after', '\nExit codes: 0 queued (with --wait: offboarded), 1 the job failed, or recorded but not queued (run the same command again), 2 bad usage or unknown tenant.');
 }
 
 async function runOffboard(slug: string, options: OffboardCliOptions, io: MigrateCommandIo, usage: (message: string) => never): Promise<number> {
@@ -47,21 +48,31 @@ async function runOffboard(slug: string, options: OffboardCliOptions, io: Migrat
   const { billingFromConfig } = await import('../onboarding/billing');
   const { bullJobId, LifecycleQueue, redisOptionsFromUrl } = await import('../onboarding/queue');
   const { LifecycleServices } = await import('../onboarding/services');
+  const { NotQueuedError, submitterRedisOptions } = await import('../onboarding/submit');
   const services = await LifecycleServices.open(config, { billing: billingFromConfig(io.env) });
-  const queue = new LifecycleQueue(redisOptionsFromUrl(config.redisUrl), config.queueName);
+  // Submitting fails fast when Redis is unreachable (the recorded job is queued later); --wait rides out Redis restarts.
+  const queue = new LifecycleQueue(submitterRedisOptions(config.redisUrl), config.queueName);
+  queue.queue.on('error', () => undefined); // reported by the call that failed
+  let waiter: InstanceType<typeof LifecycleQueue> | undefined;
   try {
     let submitted;
     try {
       submitted = await submitOffboarding(services, queue, slug, { requestedBy: config.actor, reason: options.reason });
     } catch (e) {
       if (e instanceof UnknownTenantError || (e instanceof Error && /not a safe tenant slug/.test(e.message))) return usage(e.message);
+      if (e instanceof NotQueuedError) {
+        if (json) io.stdout.write(`${JSON.stringify({ type: 'recorded', tenantId: e.tenantId, slug, job: e.job.id, queued: false })}\n`);
+        io.stderr.write(`tenancy offboard: ${e.message}\n`);
+        return 1;
+      }
       throw e;
     }
     if (json) io.stdout.write(`${JSON.stringify({ type: 'accepted', tenantId: submitted.tenantId, slug, job: submitted.job.id, created: submitted.created, queue: submitted.queued })}\n`);
     else io.stdout.write(`Offboarding ${slug} (${submitted.tenantId}): job ${submitted.job.id} ${submitted.queued.state}\n`);
     if (!options.wait) return 0;
     try {
-      if (submitted.queued.state !== 'succeeded') await queue.waitFor(bullJobId('offboard', submitted.tenantId), options.timeout * 1000);
+      waiter = new LifecycleQueue(redisOptionsFromUrl(config.redisUrl), config.queueName);
+      if (submitted.queued.state !== 'succeeded') await waiter.waitFor(bullJobId('offboard', submitted.tenantId), options.timeout * 1000);
     } catch (e) {
       io.stderr.write(`tenancy offboard: ${e instanceof Error ? e.message : String(e)}\n`);
     }
@@ -72,6 +83,7 @@ async function runOffboard(slug: string, options: OffboardCliOptions, io: Migrat
     else io.stdout.write(renderErasureReport(report));
     return job.status === 'succeeded' ? 0 : 1;
   } finally {
+    await waiter?.close();
     await queue.close();
     await services.close();
   }

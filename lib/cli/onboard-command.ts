@@ -7,9 +7,10 @@ import { renderStatuses } from './status-command';
 
 /**
  * `tenancy onboard`: validates an onboarding request, records the tenant (`provisioning`) and its
- * registry entry, and queues the provisioning job (README "Onboarding"). With --wait, waits for
- * the job and prints the tenant's status. Exit 0 accepted (with --wait: active), 1 the job failed
- * or timed out, 2 an invalid request or bad usage.
+ * job in the control plane, and queues the job, whose first step writes the registry entry
+ * (README "Onboarding"). With --wait, waits for the job and prints the tenant's status. Exit 0
+ * accepted (with --wait: active), 1 the job failed or timed out, or it is recorded but could not
+ * be queued (the same command again, or a starting worker, queues it), 2 an invalid request or bad usage.
  */
 interface OnboardCliOptions extends LifecycleCliOptions {
   email: string;
@@ -39,7 +40,7 @@ const seconds = (value: string): number => {
 export function registerOnboardCommand(program: Command, io: MigrateCommandIo = defaultIo()): void {
   const command = program
     .command('onboard')
-    .description('Onboard a tenant: validate, record it (provisioning), write its registry entry, queue its provisioning job.')
+    .description('Onboard a tenant: validate, record it (provisioning) and its provisioning job, queue the job (its first step writes the registry entry).')
     .requiredOption('--email <address>', "the tenant administrator's email")
     .requiredOption('--company <name>', 'company name (the slug is made from it unless --slug)')
     .requiredOption('--plan <plan>', 'free | starter | pro | enterprise')
@@ -60,7 +61,7 @@ export function registerOnboardCommand(program: Command, io: MigrateCommandIo = 
   addLifecycleOptions(command).action(async (options: OnboardCliOptions) => {
     process.exitCode = await runOnboard(options, io, usageFor('onboard', io));
   });
-  command.addHelpText('after', '\nExit codes: 0 accepted (with --wait: active), 1 the job failed, 2 invalid request or bad usage.');
+  command.addHelpText('after', '\nExit codes: 0 accepted (with --wait: active), 1 the job failed, or recorded but not queued (run the same command again), 2 invalid request or bad usage.');
 }
 
 async function runOnboard(options: OnboardCliOptions, io: MigrateCommandIo, usage: (message: string) => never): Promise<number> {
@@ -82,9 +83,13 @@ async function runOnboard(options: OnboardCliOptions, io: MigrateCommandIo, usag
   const { OnboardingRequestError } = await import('../onboarding/request');
   const { LifecycleServices } = await import('../onboarding/services');
   const { tenantStatuses } = await import('../onboarding/status');
-  const { submitOnboarding } = await import('../onboarding/submit');
+  const { NotQueuedError, submitOnboarding, submitterRedisOptions } = await import('../onboarding/submit');
   const services = await LifecycleServices.open(config, { billing: billingFromConfig(io.env) });
-  const queue = new LifecycleQueue(redisOptionsFromUrl(config.redisUrl), config.queueName);
+  // Submitting fails fast when Redis is unreachable (what is recorded stays, and is queued later);
+  // waiting (--wait) uses a connection that rides out Redis restarts.
+  const queue = new LifecycleQueue(submitterRedisOptions(config.redisUrl), config.queueName);
+  queue.queue.on('error', () => undefined); // reported by the call that failed
+  let waiter: InstanceType<typeof LifecycleQueue> | undefined;
   try {
     let submitted;
     try {
@@ -99,6 +104,11 @@ async function runOnboard(options: OnboardCliOptions, io: MigrateCommandIo, usag
         io.stderr.write(`tenancy onboard: the registry is invalid; fix it first:\n${e.message}\n`);
         return 2;
       }
+      if (e instanceof NotQueuedError) {
+        if (json) io.stdout.write(`${JSON.stringify({ type: 'recorded', tenantId: e.tenantId, slug: e.slug, job: e.job.id, queued: false })}\n`);
+        io.stderr.write(`tenancy onboard: ${e.message}\n`);
+        return 1;
+      }
       throw e;
     }
     const accepted = { type: 'accepted', tenantId: submitted.tenantId, slug: submitted.slug, job: submitted.job.id, created: submitted.created, queue: submitted.queued };
@@ -106,7 +116,8 @@ async function runOnboard(options: OnboardCliOptions, io: MigrateCommandIo, usag
     else io.stdout.write(`${submitted.created ? 'Accepted' : 'Already requested'}: tenant ${submitted.slug} (${submitted.tenantId}), job ${submitted.job.id} ${submitted.queued.state}\n`);
     if (!options.wait) return 0;
     try {
-      if (submitted.queued.state !== 'succeeded') await queue.waitFor(bullJobId('onboard', submitted.tenantId), options.timeout * 1000);
+      waiter = new LifecycleQueue(redisOptionsFromUrl(config.redisUrl), config.queueName);
+      if (submitted.queued.state !== 'succeeded') await waiter.waitFor(bullJobId('onboard', submitted.tenantId), options.timeout * 1000);
     } catch (e) {
       io.stderr.write(`tenancy onboard: ${e instanceof Error ? e.message : String(e)}\n`);
     }
@@ -116,6 +127,7 @@ async function runOnboard(options: OnboardCliOptions, io: MigrateCommandIo, usag
     else io.stdout.write(renderStatuses([status]));
     return status?.status === 'active' ? 0 : 1;
   } finally {
+    await waiter?.close();
     await queue.close();
     await services.close();
   }

@@ -1,6 +1,6 @@
 import Table from 'cli-table3';
 import type { Command } from 'commander';
-import { Pool } from 'pg';
+import { guardedPool } from '../db/lost-connections';
 import { controlPlaneConnection, ControlPlaneTlsError } from '../control-plane/connection';
 import { assertSafeSlug } from '../naming';
 import { tenantStatuses, type TenantStatusView } from '../onboarding/status';
@@ -10,7 +10,8 @@ import type { MigrateCommandIo } from './migrate-command';
 /**
  * `tenancy status [<slug>]`: lifecycle state, steps done, last error, migration version and Stripe
  * ids of every tenant (or one), from the control plane. A table, or JSON with --json. Exit 0,
- * 1 when a tenant's latest job failed, 2 bad usage or an unknown tenant.
+ * 1 when a tenant's latest job failed or is stalled (its worker gone; it is retried), 2 bad usage
+ * or an unknown tenant.
  */
 export function registerStatusCommand(program: Command, io: MigrateCommandIo = defaultIo()): void {
   program
@@ -37,13 +38,13 @@ export function registerStatusCommand(program: Command, io: MigrateCommandIo = d
         if (e instanceof ControlPlaneTlsError) usage(e.message);
         throw e;
       }
-      const pool = new Pool({ ...config, max: 1 });
+      const pool = guardedPool({ ...config, max: 1 });
       try {
         const statuses = await tenantStatuses(pool, slug);
         if (slug !== undefined && statuses.length === 0) usage(`no tenant ${slug} in the control plane`);
         if (options.json) io.stdout.write(`${JSON.stringify(slug !== undefined ? statuses[0] : statuses, null, 2)}\n`);
         else io.stdout.write(renderStatuses(statuses));
-        const latestFailed = statuses.some((s) => s.jobs.length > 0 && s.jobs[s.jobs.length - 1].status === 'failed');
+        const latestFailed = statuses.some((s) => s.jobs.length > 0 && ['failed', 'stalled'].includes(s.jobs[s.jobs.length - 1].status));
         process.exitCode = latestFailed ? 1 : 0;
       } finally {
         await pool.end();

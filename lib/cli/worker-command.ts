@@ -4,15 +4,37 @@ import type { MigrateCommandIo } from './migrate-command';
 
 /**
  * `tenancy worker`: processes the lifecycle queue (onboarding and offboarding jobs) until SIGTERM
- * or SIGINT, then finishes the jobs it has and exits. A job whose worker died goes back to the
- * queue once its BullMQ lock expires (TENANCY_QUEUE_LOCK_MS, default 60000). `--job <id>` runs one lifecycle job directly,
- * without the queue (a manual retry), and exits: 0 succeeded (or already had), 1 failed, 3 its
- * tenant is locked by another worker.
+ * or SIGINT. A job whose worker died goes back to the queue once its BullMQ lock expires
+ * (TENANCY_QUEUE_LOCK_MS, default 30000), however often that happens, and resumes at its first
+ * unrecorded step once the dead worker's tenant lock expired (TENANCY_LOCK_TTL_MS, default 30000).
+ *
+ * SIGTERM (or SIGINT): no new job is taken; a running job stops after its current step (recorded,
+ * the job back on the queue, the tenant lock released); then the process exits 0. The stop is
+ * bounded by TENANCY_WORKER_STOP_MS (default 20000, below Kubernetes' 30 s grace period): a step
+ * still running then (a long deploy), or a Redis or control plane that cannot be reached to hand
+ * the job back, makes the process say so and exit 1 at that time. Nothing is lost: the step runs
+ * again (steps are idempotent), the tenant lock expires after its ttl, BullMQ puts the job back.
+ *
+ * `--job <id>` runs one lifecycle job directly, without the queue (a manual retry), and exits:
+ * 0 succeeded (or already had), 1 failed, 3 its tenant is locked by another worker (give
+ * `--lock-wait <seconds>` to wait for a crashed holder's lock to expire), 4 stopped by SIGTERM
+ * between two steps (run it again to resume).
  */
 interface WorkerCliOptions extends LifecycleCliOptions {
   concurrency: number;
   job?: string;
+  lockWait: number;
 }
+
+/** Longest a SIGTERM'd worker takes to stop. @default 20000 ms (TENANCY_WORKER_STOP_MS) */
+export const WORKER_STOP_DEFAULT_MS = 20_000;
+/** Exit code of a worker that could not stop cleanly within its bound. */
+export const WORKER_FORCED_STOP_EXIT = 1;
+
+const seconds = (value: string): number => {
+  if (!/^\d+$/.test(value) || Number(value) > 86_400) throw new InvalidArgumentError('expected seconds, an integer from 0 to 86400');
+  return Number(value);
+};
 
 const positive = (value: string): number => {
   if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 64) throw new InvalidArgumentError('expected an integer from 1 to 64');
@@ -24,13 +46,32 @@ export function registerWorkerCommand(program: Command, io: MigrateCommandIo = d
     .command('worker')
     .description('Run the lifecycle worker: onboarding and offboarding jobs from the queue (BullMQ on Redis).')
     .option('--concurrency <n>', 'jobs at once in this process', positive, 1)
-    .option('--job <id>', 'run this one lifecycle job (a control-plane job id) without the queue, then exit');
+    .option('--job <id>', 'run this one lifecycle job (a control-plane job id) without the queue, then exit')
+    .option('--lock-wait <seconds>', 'with --job: wait this long for the tenant lock held by another (or a crashed) worker', seconds, 0);
   addLifecycleOptions(command).action(async (options: WorkerCliOptions) => {
     const usage = usageFor('worker', io);
     const config = configFromOptions(options, io, usage);
     if (options.job !== undefined && !/^[0-9a-f-]{36}$/.test(options.job)) usage('--job must be a lifecycle job id (a UUID)');
     const lockMs = io.env.TENANCY_QUEUE_LOCK_MS ? Number(io.env.TENANCY_QUEUE_LOCK_MS) : undefined;
     if (lockMs !== undefined && (!Number.isSafeInteger(lockMs) || lockMs < 500)) usage('TENANCY_QUEUE_LOCK_MS must be an integer ≥ 500');
+    const stopMs = io.env.TENANCY_WORKER_STOP_MS ? Number(io.env.TENANCY_WORKER_STOP_MS) : WORKER_STOP_DEFAULT_MS;
+    if (!Number.isSafeInteger(stopMs) || stopMs < 100) usage('TENANCY_WORKER_STOP_MS must be an integer ≥ 100');
+    // SIGTERM/SIGINT: stop taking jobs, end the running one after its step, exit within stopMs.
+    const stopping = new AbortController();
+    let forcedStop: NodeJS.Timeout | undefined;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping.signal.aborted) return;
+      stopping.abort(signal);
+      io.stderr.write(`tenancy worker: ${signal}: taking no new jobs; stopping after the current step (at most ${stopMs} ms)\n`);
+      // Enforced here, whatever hangs (a step, Redis or the control plane unreachable): not unref'd on purpose.
+      forcedStop = setTimeout(() => {
+        io.stderr.write(`tenancy worker: did not stop within ${stopMs} ms (a step still running, or Redis or the control plane unreachable); exiting now. `
+          + `The unfinished step runs again on the next attempt; the tenant lock expires after its ttl (${config.lockTtlMs} ms) and the queue hands the job to another worker.\n`);
+        process.exit(WORKER_FORCED_STOP_EXIT);
+      }, stopMs);
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
     // Loaded here, not at the top: the other commands of the CLI start without cdktf, the queue and billing.
     const { billingFromConfig } = await import('../onboarding/billing');
     const { LifecycleServices } = await import('../onboarding/services');
@@ -40,26 +81,51 @@ export function registerWorkerCommand(program: Command, io: MigrateCommandIo = d
       if (options.job) {
         const result = await runLifecycleJob(services, options.job, {
           afterStep: (step) => io.stderr.write(`tenancy worker: ${options.job}: ${step} done\n`),
+          signal: stopping.signal,
+          lockWaitMs: options.lockWait * 1000,
         });
         io.stdout.write(`${JSON.stringify({ type: 'job', ...result })}\n`);
-        process.exitCode = result.outcome === 'succeeded' || result.outcome === 'already-succeeded' ? 0 : result.outcome === 'locked' ? 3 : 1;
+        const codes: Record<string, number> = { succeeded: 0, 'already-succeeded': 0, locked: 3, interrupted: 4 };
+        process.exitCode = codes[result.outcome] ?? 1;
         return;
       }
       const worker = startLifecycleWorker(services, {
         concurrency: options.concurrency,
         lockDurationMs: lockMs,
+        hooks: { signal: stopping.signal },
         onResult: (r) => io.stdout.write(`${JSON.stringify({ type: 'job', ...r })}\n`),
       });
+      // Redis going away is reported, not fatal: BullMQ reconnects, and SIGTERM still stops the process.
+      worker.on('error', (e) => io.stderr.write(`tenancy worker: ${e.message}\n`));
       await worker.waitUntilReady();
+      await requeueRecorded(services, config, io);
       io.stderr.write(`tenancy worker: processing ${config.queueName} (concurrency ${options.concurrency})\n`);
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve();
-        process.once('SIGTERM', stop);
-        process.once('SIGINT', stop);
-      });
+      if (!stopping.signal.aborted) await new Promise((resolve) => stopping.signal.addEventListener('abort', resolve, { once: true }));
       await worker.close();
+      io.stderr.write('tenancy worker: stopped\n');
     } finally {
       await services.close();
+      clearTimeout(forcedStop);
+      process.removeListener('SIGTERM', onSignal);
+      process.removeListener('SIGINT', onSignal);
     }
   });
+}
+
+/**
+ * Jobs the control plane holds as unfinished but the queue does not (a submission that died
+ * between its record and its enqueue, or Redis data lost) go onto the queue when a worker starts:
+ * they heal without a resubmission (lib/onboarding/submit.ts, requeueRecordedJobs).
+ */
+async function requeueRecorded(services: import('../onboarding/services').LifecycleServices, config: { redisUrl: string; queueName: string }, io: MigrateCommandIo): Promise<void> {
+  const { LifecycleQueue, redisOptionsFromUrl } = await import('../onboarding/queue');
+  const { requeueRecordedJobs } = await import('../onboarding/submit');
+  const queue = new LifecycleQueue(redisOptionsFromUrl(config.redisUrl), config.queueName);
+  try {
+    for (const job of await requeueRecordedJobs(services.store, queue)) io.stderr.write(`tenancy worker: queued recorded ${job.kind} job ${job.id} (tenant ${job.tenantId})\n`);
+  } catch (e) {
+    io.stderr.write(`tenancy worker: could not queue recorded jobs (a resubmission or the next worker start does): ${e instanceof Error ? e.message : String(e)}\n`);
+  } finally {
+    await queue.close();
+  }
 }

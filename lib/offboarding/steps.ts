@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { synthesize } from '../app/synthesize';
+import { synthesizeInChild } from '../onboarding/synthesize-in-child';
 import type { TenantRecord } from '../control-plane/control-plane';
 import type { DatabaseEndpoint } from '../hooks/database-connector';
 import { tenantNames } from '../naming';
@@ -89,15 +89,16 @@ export function offboardingSteps(): Step<OffboardingContext>[] {
       name: 'synthesize',
       when: (ctx) => ctx.services.deployer.mode === 'cdktf',
       async run(ctx) {
-        const result = synthesize({ root: ctx.services.config.root, outdir: ctx.outdir, select: ctx.tenant.slug, registry: await ctx.registry() });
-        return { outdir: result.outdir, stacks: result.stacks.tenants.map((s) => s.node.id) };
+        // In a child process: the worker's event loop keeps renewing its locks (lib/onboarding/synthesize-in-child.ts).
+        const result = await synthesizeInChild({ root: ctx.services.config.root, outdir: ctx.outdir, select: ctx.tenant.slug, registry: await ctx.registry() });
+        return { outdir: result.outdir, stacks: result.stacks };
       },
     },
     {
       name: 'destroy-stack',
       async run(ctx) {
         if (ctx.services.deployer.mode === 'cdktf' && !existsSync(join(ctx.outdir, 'stacks', tenantNames(ctx.tenant.slug).stack))) {
-          synthesize({ root: ctx.services.config.root, outdir: ctx.outdir, select: ctx.tenant.slug, registry: await ctx.registry() });
+          await synthesizeInChild({ root: ctx.services.config.root, outdir: ctx.outdir, select: ctx.tenant.slug, registry: await ctx.registry() });
         }
         return { mode: ctx.services.deployer.mode, ...(await ctx.services.deployer.destroy(stackContext(ctx, ctx.tenant))) };
       },

@@ -2,11 +2,13 @@ import { assertSafeSlug } from '../naming';
 import type { LifecycleJob } from '../onboarding/lifecycle-store';
 import type { LifecycleQueue } from '../onboarding/queue';
 import type { LifecycleServices } from '../onboarding/services';
+import { enqueueRecorded } from '../onboarding/submit';
 
 /**
  * Accepts an offboarding (`tenancy offboard <slug>`): the tenant must be in the control plane;
  * its offboarding job is created once (a second request finds it: running it twice is harmless,
- * and once it succeeded, a no-op) and queued.
+ * and once it succeeded, a no-op) and queued. If queueing fails (a NotQueuedError), the recorded job
+ * is queued by the same command run again, or by the next `tenancy worker` to start.
  */
 export class UnknownTenantError extends Error {}
 
@@ -23,6 +25,6 @@ export async function submitOffboarding(services: LifecycleServices, queue: Life
   const tenant = await services.controlPlane.tenantBySlug(slug);
   if (!tenant) throw new UnknownTenantError(`no tenant ${slug} in the control plane`);
   const { job, created } = await services.store.ensureOffboarding(tenant.id, { requestedBy: options.requestedBy ?? services.config.actor, reason: options.reason ?? null });
-  const queued = job.status === 'succeeded' ? { id: '', state: 'succeeded' } : await queue.enqueue(job);
+  const queued = job.status === 'succeeded' ? { id: '', state: 'succeeded' } : await enqueueRecorded(queue, job, slug);
   return { tenantId: tenant.id, slug, job, created, queued };
 }

@@ -42,7 +42,7 @@ export interface LifecycleConfig {
   readonly escalationToken?: string;
   /** Who acts, in the audit log. (TENANCY_ACTOR, default tenancy@<host>) */
   readonly actor: string;
-  /** PX of the tenant lock. (TENANCY_LOCK_TTL_MS, default 600000) */
+  /** PX of the tenant lock, renewed every third of it; also a running job's lease (`stalled` once it lapsed). (TENANCY_LOCK_TTL_MS, default 30000) */
   readonly lockTtlMs: number;
   /** BullMQ queue name. (TENANCY_QUEUE, default tenancy-lifecycle) */
   readonly queueName: string;

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { closeSync, existsSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { Document, parse, parseDocument } from 'yaml';
@@ -32,7 +32,9 @@ export interface DirectoryRegistrySourceOptions {
  * file move to `tenants/offboarded/<slug>.<id>.yaml` (and `.values.yaml`): kept for auditors,
  * skipped by loadRegistry, so a new tenant may take the slug. Then, in a git work tree, the files
  * alone are committed (`git commit -- <files>`), leaving anything else staged in the tree alone.
- * Pushing is the pipeline's business.
+ * Pushing is the pipeline's business. A temporary file left by a writer killed before it linked or
+ * renamed it is removed by the next write of that entry (writes of one tenant's entry run one at a
+ * time, under the tenant's lock, so any found then is a dead writer's).
  */
 export class DirectoryRegistrySource implements RegistrySource {
   readonly kind = 'directory' as const;
@@ -160,13 +162,18 @@ export class DirectoryRegistrySource implements RegistrySource {
   }
 
   private writeTemp(slug: string, text: string, dir = this.tenantsDir): string {
-    const tmp = join(dir, `.${slug}.yaml.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+    const prefix = `.${slug}.yaml.`;
+    for (const name of readdirSync(dir)) if (name.startsWith(prefix) && name.endsWith('.tmp')) rmSync(join(dir, name), { force: true });
+    const tmp = join(dir, `${prefix}${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
     const fd = openSync(tmp, 'wx', 0o644);
+    let written = false;
     try {
       writeSync(fd, text);
       fsyncSync(fd);
+      written = true;
     } finally {
       closeSync(fd);
+      if (!written) rmSync(tmp, { force: true });
     }
     return tmp;
   }

@@ -12,6 +12,12 @@ import { LockLostError, type RedisLock } from './lock';
  * - steps recorded as completed in the control plane are skipped; each other step runs, then is
  *   recorded (with its result, and with anything the step must commit together with it) and
  *   audited; the lock is checked before every step;
+ * - while the attempt runs, its lease in the control plane (lifecycle_jobs.lease_expires_at) is
+ *   extended with every lock renewal: a job whose worker died shows `stalled` in `tenancy status`
+ *   once the lease lapsed (one lock ttl), never `running`;
+ * - a stop signal (the worker's SIGTERM) ends the attempt between two steps: the running step is
+ *   finished and recorded, then the job goes back to `queued` (outcome `interrupted`) and the lock
+ *   is released; the next attempt resumes at the following step;
  * - a failing step ends the attempt: the job is marked `failed` with the error, and the next
  *   attempt resumes at that step. Every step must therefore be idempotent: a worker can die after
  *   a step's effect and before its record (test/onboarding/fault-injection.test.ts kills a real
@@ -33,7 +39,7 @@ export interface StepContextBase {
   readonly results: Map<string, Record<string, unknown>>;
 }
 
-export type JobOutcome = 'succeeded' | 'already-succeeded' | 'locked' | 'failed';
+export type JobOutcome = 'succeeded' | 'already-succeeded' | 'locked' | 'interrupted' | 'failed';
 
 export interface JobRunResult {
   readonly jobId: string;
@@ -54,8 +60,12 @@ export interface RunJobOptions<C extends StepContextBase> {
   readonly steps: readonly Step<C>[];
   /** Builds the steps' context once the lock is held. */
   readonly context: (job: LifecycleJob, results: Map<string, Record<string, unknown>>) => Promise<C>;
-  /** Who runs it (host/pid), for the audit log. */
+  /** Who runs it (host/pid/process id), for the audit log and the job's lease. */
   readonly worker: string;
+  /** Aborted: stop before the next step (the worker is shutting down). */
+  readonly signal?: AbortSignal;
+  /** How long to wait for the tenant's lock when another holder has it (e.g. a crashed worker's, until its ttl expires). @default 0 */
+  readonly lockWaitMs?: number;
   /** Called around each step (progress; tests use it to pause a worker at a step). */
   readonly beforeStep?: (step: string, job: LifecycleJob) => Promise<void> | void;
   readonly afterStep?: (step: string, result: Record<string, unknown>, job: LifecycleJob) => void;
@@ -68,18 +78,27 @@ export async function runJob<C extends StepContextBase>(options: RunJobOptions<C
   const base = { jobId: initial.id, tenantId: initial.tenantId, kind: initial.kind };
   if (initial.status === 'succeeded') return { ...base, outcome: 'already-succeeded', ran: [], resumed: [] };
 
-  const handle = await lock.tryAcquire(`tenant:${initial.tenantId}`, (stale) => {
-    store.audit('lock.stale-released', initial.tenantId, { job: initial.id, staleHolder: stale, by: options.worker }).catch(() => undefined);
-  });
+  if (options.signal?.aborted) return { ...base, outcome: 'interrupted', ran: [], resumed: [] };
+  const name = `tenant:${initial.tenantId}`;
+  const handle = options.lockWaitMs
+    ? await lock.acquire(name, { waitMs: options.lockWaitMs }).catch(() => undefined)
+    : await lock.tryAcquire(name);
   if (!handle) return { ...base, outcome: 'locked', ran: [], resumed: [] };
 
   const ran: string[] = [];
   const resumed: string[] = [];
+  let lease: NodeJS.Timeout | undefined;
   try {
     // Re-read under the lock: another worker may have finished it meanwhile.
     const job = (await store.jobById(options.jobId))!;
     if (job.status === 'succeeded') return { ...base, outcome: 'already-succeeded', ran, resumed };
-    await store.startAttempt(job, options.worker);
+    await store.startAttempt(job, options.worker, lock.ttlMs);
+    // The lease follows the lock: extended as often, for as long. A failed extension (the control
+    // plane unreachable a moment) only lets the lease lapse early: `status` then says stalled.
+    lease = setInterval(() => {
+      store.renewLease(job.id, options.worker, lock.ttlMs).catch(() => undefined);
+    }, lock.renewalMs);
+    lease.unref();
     const records = await store.steps(job.id);
     const results = new Map(records.map((r) => [r.step, r.result]));
     try {
@@ -90,6 +109,11 @@ export async function runJob<C extends StepContextBase>(options: RunJobOptions<C
           continue;
         }
         if (step.when && !step.when(ctx)) continue;
+        if (options.signal?.aborted) {
+          clearInterval(lease);
+          await store.interrupt(job, `worker ${options.worker} stopping (${String(options.signal.reason ?? 'stop')}); resumes at ${step.name}`);
+          return { ...base, outcome: 'interrupted', ran, resumed };
+        }
         await handle.assertHeld();
         await options.beforeStep?.(step.name, job);
         const startedAt = new Date();
@@ -109,6 +133,7 @@ export async function runJob<C extends StepContextBase>(options: RunJobOptions<C
     await store.finish(job, 'succeeded');
     return { ...base, outcome: 'succeeded', ran, resumed };
   } finally {
+    clearInterval(lease);
     await handle.release().catch(() => undefined);
   }
 }

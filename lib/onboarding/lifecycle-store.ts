@@ -103,6 +103,25 @@ export class LifecycleStore {
     return (await this.pool.query<LifecycleJob>(`SELECT ${JOB_COLUMNS} FROM tenancy.lifecycle_jobs WHERE request_key = $1`, [key])).rows[0];
   }
 
+  /**
+   * The unfinished onboarding job of a request with these parameters (requestFingerprint), whose
+   * tenant still holds its slug: a resubmission without a request key is that request's retry.
+   */
+  async pendingOnboardingByFingerprint(fingerprint: string): Promise<LifecycleJob | undefined> {
+    return (await this.pool.query<LifecycleJob>(
+      `SELECT ${JOB_COLUMNS} FROM tenancy.lifecycle_jobs j
+        WHERE j.kind = 'onboard' AND j.status <> 'succeeded' AND j.request->>'requestFingerprint' = $1
+          AND EXISTS (SELECT 1 FROM tenancy.tenants t WHERE t.id = j.tenant_id AND t.status = 'provisioning')
+        ORDER BY j.created_at LIMIT 1`,
+      [fingerprint],
+    )).rows[0];
+  }
+
+  /** Jobs recorded and not finished (queued or running), oldest first: each must be on the queue. */
+  async unfinishedJobs(): Promise<LifecycleJob[]> {
+    return (await this.pool.query<LifecycleJob>(`SELECT ${JOB_COLUMNS} FROM tenancy.lifecycle_jobs WHERE status IN ('queued', 'running') ORDER BY created_at`)).rows;
+  }
+
   /** Every job of a tenant, oldest first. */
   async jobsOf(tenantId: string): Promise<LifecycleJob[]> {
     return (await this.pool.query<LifecycleJob>(`SELECT ${JOB_COLUMNS} FROM tenancy.lifecycle_jobs WHERE tenant_id = $1 ORDER BY created_at`, [tenantId])).rows;
@@ -126,11 +145,38 @@ export class LifecycleStore {
     return domains;
   }
 
-  /** A job attempt starts: status running, attempts + 1; audited. */
-  async startAttempt(job: LifecycleJob, worker: string): Promise<void> {
+  /**
+   * A job attempt starts: status running, attempts + 1, a lease of `leaseMs` held by `worker`
+   * (see {@link renewLease}); audited.
+   */
+  async startAttempt(job: LifecycleJob, worker: string, leaseMs: number): Promise<void> {
     await this.transaction(async (c) => {
-      await c.query(`UPDATE tenancy.lifecycle_jobs SET status = 'running', attempts = attempts + 1, updated_at = now() WHERE id = $1`, [job.id]);
+      await c.query(
+        `UPDATE tenancy.lifecycle_jobs SET status = 'running', attempts = attempts + 1, updated_at = now(), worker = $2, lease_expires_at = now() + make_interval(secs => $3::double precision / 1000) WHERE id = $1`,
+        [job.id, worker, leaseMs],
+      );
       await this.auditIn(c, `${job.kind}.attempt`, job.tenantId, { job: job.id, attempt: job.attempts + 1, worker });
+    });
+  }
+
+  /**
+   * Extends a running attempt's lease (its worker is alive); a job `running` whose lease lapsed
+   * lost its worker and is shown `stalled` (status.ts). False when the job is not this worker's
+   * running attempt any more.
+   */
+  async renewLease(jobId: string, worker: string, leaseMs: number): Promise<boolean> {
+    const r = await this.pool.query(
+      `UPDATE tenancy.lifecycle_jobs SET lease_expires_at = now() + make_interval(secs => $3::double precision / 1000) WHERE id = $1 AND status = 'running' AND worker = $2`,
+      [jobId, worker, leaseMs],
+    );
+    return Boolean(r.rowCount);
+  }
+
+  /** An attempt stopped between two steps (its worker is shutting down): queued again, the lease ended; audited. */
+  async interrupt(job: LifecycleJob, reason: string): Promise<void> {
+    await this.transaction(async (c) => {
+      await c.query(`UPDATE tenancy.lifecycle_jobs SET status = 'queued', lease_expires_at = NULL, updated_at = now() WHERE id = $1 AND status = 'running'`, [job.id]);
+      await this.auditIn(c, `${job.kind}.interrupted`, job.tenantId, { job: job.id, reason });
     });
   }
 
@@ -160,7 +206,7 @@ export class LifecycleStore {
   async finish(job: LifecycleJob, status: 'succeeded' | 'failed', error?: string): Promise<void> {
     await this.transaction(async (c) => {
       await c.query(
-        `UPDATE tenancy.lifecycle_jobs SET status = $2, last_error = $3, updated_at = now(), finished_at = CASE WHEN $2 = 'succeeded' THEN now() ELSE finished_at END WHERE id = $1`,
+        `UPDATE tenancy.lifecycle_jobs SET status = $2, last_error = $3, updated_at = now(), lease_expires_at = NULL, finished_at = CASE WHEN $2 = 'succeeded' THEN now() ELSE finished_at END WHERE id = $1`,
         [job.id, status, error ?? null],
       );
       await this.auditIn(c, `${job.kind}.${status}`, job.tenantId, { job: job.id, ...(error ? { error } : {}) });

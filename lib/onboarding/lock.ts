@@ -1,24 +1,31 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 
 /**
  * A lock on one tenant's lifecycle, held by a whole onboarding or offboarding job, in Redis:
  *
- * - taken with `SET <key> <token> NX PX <ttl>` (ttl 600000 ms by default): only one holder;
+ * - taken with `SET <key> <token> NX PX <ttl>` (ttl 30000 ms by default): only one holder;
  * - renewed every ttl/3 while the job runs (compare-and-pexpire, a Lua script), so a job longer
- *   than the ttl (a real `cdktf deploy` of an RDS instance) keeps it;
+ *   than the ttl (a real `cdktf deploy` of an RDS instance) keeps it. The renewal timer runs on
+ *   the worker's event loop, which the CPU-heavy steps never block: they run in child processes
+ *   (synthesis: synthesize-in-child.ts; deploy and destroy: the cdktf CLI);
  * - released with compare-and-delete (a Lua script): a holder whose lock expired and was taken
  *   by another never deletes the other's lock.
  *
- * The token names its holder (`tenancy/<host>/<pid>/<uuid>`). When the lock is held by a process
- * of this host that no longer exists (a crashed worker, or this very pid in an earlier life, as
- * after a container restart), it is stale: it is deleted with compare-and-delete on the observed
- * token and taken again at once, instead of waiting for the ttl. A holder on another host is only
- * ever released by itself or by the ttl.
+ * The token is `tenancy/<host>/<pid>/<process id>/<uuid>`: host and pid are for people reading
+ * it; the holder's identity is the random process id ({@link PROCESS_LOCK_ID}) and the uuid of the
+ * acquisition. Nothing on this host decides that another holder is gone: two workers in separate
+ * PID namespaces (containers with one host name, both PID 1) look alike by host and pid. A lock is
+ * taken over only when Redis expired it, that is at most one ttl after its holder stopped
+ * renewing it. How each path ends the lock:
+ *
+ * - success, failure, a lost lock, SIGTERM between steps: released (compare-and-delete);
+ * - the worker killed (kill -9, OOM, the host gone), or Redis unreachable when it would release:
+ *   not released; the key expires one ttl after the last renewal, then another worker takes it.
  */
 export interface LockOptions {
-  /** PX of the SET. @default 600000 */
+  /** PX of the SET. @default 30000 */
   readonly ttlMs?: number;
   /** How often a held lock is extended. @default ttlMs / 3 */
   readonly renewEveryMs?: number;
@@ -26,13 +33,13 @@ export interface LockOptions {
   readonly prefix?: string;
 }
 
-export const LOCK_DEFAULTS = { ttlMs: 600_000, prefix: 'tenancy:lock:' } as const;
+export const LOCK_DEFAULTS = { ttlMs: 30_000, prefix: 'tenancy:lock:' } as const;
+
+/** This process's identity in lock tokens: random, so it tells apart processes with the same host name and pid. */
+export const PROCESS_LOCK_ID = randomBytes(8).toString('hex');
 
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
-
-/** Tokens of the locks this process holds right now (to tell its own live locks from stale ones of an earlier process with the same pid). */
-const heldHere = new Set<string>();
 
 export class LockLostError extends Error {
   constructor(readonly key: string) {
@@ -48,7 +55,6 @@ export class LockHandle {
   private released = false;
 
   constructor(private readonly redis: Redis, readonly key: string, readonly token: string, private readonly ttlMs: number, renewEveryMs: number) {
-    heldHere.add(token);
     this.timer = setInterval(() => {
       this.renew().catch(() => undefined);
     }, renewEveryMs);
@@ -80,34 +86,16 @@ export class LockHandle {
   async release(): Promise<boolean> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    heldHere.delete(this.token);
     if (this.released) return false;
     this.released = true;
     return (await this.redis.eval(RELEASE, 1, this.key, this.token)) === 1;
   }
 }
 
-/** Who holds a lock, from its token. */
-export function lockHolder(token: string): { host: string; pid: number } | undefined {
-  const m = /^tenancy\/([^/]+)\/(\d+)\/[0-9a-f-]+$/.exec(token);
-  return m ? { host: m[1], pid: Number(m[2]) } : undefined;
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Whether `token` belongs to a process of this host that is gone (crashed, or an earlier life of our pid). */
-export function isStaleHere(token: string): boolean {
-  const holder = lockHolder(token);
-  if (!holder || holder.host !== hostname()) return false;
-  if (holder.pid === process.pid) return !heldHere.has(token);
-  return !processExists(holder.pid);
+/** Who holds a lock, from its token (for messages; never to decide whether the holder is alive). */
+export function lockHolder(token: string): { host: string; pid: number; process: string } | undefined {
+  const m = /^tenancy\/([^/]+)\/(\d+)\/([0-9a-f]{16})\/[0-9a-f-]+$/.exec(token);
+  return m ? { host: m[1], pid: Number(m[2]), process: m[3] } : undefined;
 }
 
 export class RedisLock {
@@ -126,22 +114,20 @@ export class RedisLock {
     return `${this.prefix}${name}`;
   }
 
+  /** How often a held lock is renewed. */
+  get renewalMs(): number {
+    return this.renewEveryMs;
+  }
+
   /**
-   * Takes the lock `name` if it is free (or held by a dead process of this host); undefined when
-   * someone else holds it. `onStale` is told about a stale lock that was broken.
+   * Takes the lock `name` if it is free (never held, released, or expired in Redis); undefined
+   * when someone else holds it, whoever that is and however long ago it renewed.
    */
-  async tryAcquire(name: string, onStale?: (staleToken: string) => void): Promise<LockHandle | undefined> {
+  async tryAcquire(name: string): Promise<LockHandle | undefined> {
     const key = this.keyOf(name);
-    const token = `tenancy/${hostname()}/${process.pid}/${randomUUID()}`;
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const ok = await this.redis.set(key, token, 'PX', this.ttlMs, 'NX');
-      if (ok === 'OK') return new LockHandle(this.redis, key, token, this.ttlMs, this.renewEveryMs);
-      const holder = await this.redis.get(key);
-      if (holder === null) continue; // released meanwhile: try again
-      if (!isStaleHere(holder)) return undefined;
-      if ((await this.redis.eval(RELEASE, 1, key, holder)) === 1) onStale?.(holder);
-    }
-    return undefined;
+    const token = `tenancy/${hostname()}/${process.pid}/${PROCESS_LOCK_ID}/${randomUUID()}`;
+    const ok = await this.redis.set(key, token, 'PX', this.ttlMs, 'NX');
+    return ok === 'OK' ? new LockHandle(this.redis, key, token, this.ttlMs, this.renewEveryMs) : undefined;
   }
 
   /**

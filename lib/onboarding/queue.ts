@@ -9,7 +9,8 @@ import type { JobKind, LifecycleJob } from './lifecycle-store';
  *
  * Retries: a failed attempt is retried with exponential backoff (attempts, backoff below); a job
  * whose tenant lock is held elsewhere is moved back to delayed without using an attempt; a job
- * whose worker died is put back by BullMQ's stalled-job check after its lock duration.
+ * whose worker died is put back by BullMQ's stalled-job check after its lock duration, however
+ * many times that happens (worker.ts, MAX_STALLED_COUNT).
  */
 export interface LifecycleJobData {
   readonly jobId: string;

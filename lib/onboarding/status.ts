@@ -9,10 +9,17 @@ import { OFFBOARDING_STEPS, ONBOARDING_STEPS } from './step-names';
  * status, the onboarding and offboarding jobs with their completed steps and last error, the
  * migration version, and the Stripe ids.
  */
+/**
+ * A job's status as shown: the control plane's, except that a `running` job whose lease lapsed
+ * (its worker died or lost the control plane; job-runner.ts) is `stalled`: the queue hands it to
+ * another worker, which resumes it at its first unrecorded step.
+ */
+export type JobViewStatus = JobStatus | 'stalled';
+
 export interface JobView {
   readonly id: string;
   readonly kind: JobKind;
-  readonly status: JobStatus;
+  readonly status: JobViewStatus;
   readonly attempts: number;
   readonly stepsDone: readonly string[];
   /** The next step to run, by the job's plan (undefined when done). */
@@ -59,8 +66,10 @@ export async function tenantStatuses(pool: Pool, slug?: string): Promise<TenantS
     [slug ?? null],
   )).rows;
   if (rows.length === 0) return [];
-  const jobs = (await pool.query<{ id: string; tenant_id: string; kind: JobKind; status: JobStatus; attempts: number; last_error: string | null; created_at: Date; finished_at: Date | null; steps: string[] | null }>(
-    `SELECT j.id::text, j.tenant_id::text, j.kind, j.status, j.attempts, j.last_error, j.created_at, j.finished_at,
+  const jobs = (await pool.query<{ id: string; tenant_id: string; kind: JobKind; status: JobViewStatus; attempts: number; last_error: string | null; created_at: Date; finished_at: Date | null; steps: string[] | null }>(
+    `SELECT j.id::text, j.tenant_id::text, j.kind,
+            CASE WHEN j.status = 'running' AND (j.lease_expires_at IS NULL OR j.lease_expires_at < now()) THEN 'stalled' ELSE j.status END AS status,
+            j.attempts, j.last_error, j.created_at, j.finished_at,
             (SELECT array_agg(s.step ORDER BY s.position) FROM tenancy.lifecycle_steps s WHERE s.job_id = j.id) AS steps
        FROM tenancy.lifecycle_jobs j WHERE j.tenant_id = ANY($1::uuid[]) ORDER BY j.created_at`,
     [rows.map((r) => r.id)],

@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { synthesize } from '../app/synthesize';
 import { builtinHooks } from '../hooks/builtin-hooks';
 import { TenantOutputsSchema, type TenantOutputs } from '../hooks/deploy-outputs';
 import type { PostApplyHook } from '../hooks/post-apply-hook';
@@ -14,6 +13,7 @@ import { welcomeMessage } from './notifier';
 import type { TenantEntry } from './registry-source';
 import type { LifecycleServices } from './services';
 import type { StackContext } from './stack-deployer';
+import { synthesizeInChild } from './synthesize-in-child';
 import type { OnboardingStepName } from './step-names';
 
 /**
@@ -136,8 +136,9 @@ function synthesizeTenant(ctx: OnboardingContext): Promise<Record<string, unknow
   return (async () => {
     const registry = await ctx.registry();
     const tenant = await ctx.tenant();
-    const result = synthesize({ root: ctx.services.config.root, outdir: ctx.outdir, select: tenant.slug, registry });
-    return { outdir: result.outdir, stacks: result.stacks.tenants.map((s) => s.node.id), warnings: result.warnings.length };
+    // In a child process: the worker's event loop keeps renewing its locks (synthesize-in-child.ts).
+    const result = await synthesizeInChild({ root: ctx.services.config.root, outdir: ctx.outdir, select: tenant.slug, registry });
+    return { outdir: result.outdir, stacks: result.stacks, warnings: result.warnings, isolated: result.isolated };
   })();
 }
 

@@ -7,6 +7,7 @@ import type { Registry } from '../registry/load-registry';
 import { TenantSchema } from '../registry/tenant-schema';
 import { runJob, type JobRunResult, type RunJobOptions } from './job-runner';
 import type { LifecycleJob } from './lifecycle-store';
+import { PROCESS_LOCK_ID } from './lock';
 import { QUEUE_DEFAULTS, redisOptionsFromUrl, type LifecycleJobData } from './queue';
 import type { TenantEntry } from './registry-source';
 import type { LifecycleServices } from './services';
@@ -17,9 +18,9 @@ import { onboardingSteps, type OnboardingContext } from './steps';
  * onboarding or offboarding steps. `runLifecycleJob` runs one job directly, without the queue
  * (`tenancy worker --job <id>`; tests).
  */
-export const workerName = () => `${hostname()}/${process.pid}`;
+export const workerName = () => `${hostname()}/${process.pid}/${PROCESS_LOCK_ID}`;
 
-export type StepHooks = Pick<RunJobOptions<never>, 'beforeStep' | 'afterStep'>;
+export type StepHooks = Pick<RunJobOptions<never>, 'beforeStep' | 'afterStep' | 'signal' | 'lockWaitMs'>;
 
 export async function runLifecycleJob(services: LifecycleServices, jobId: string, hooks: StepHooks = {}): Promise<JobRunResult> {
   const job = await services.store.jobById(jobId);
@@ -82,25 +83,37 @@ async function offboardingContext(services: LifecycleServices, job: LifecycleJob
 export interface LifecycleWorkerOptions {
   /** Jobs run at once by this process. @default 1 */
   readonly concurrency?: number;
-  /** BullMQ lock of an active job (a dead worker's job is taken over after it). @default 60000 */
+  /** BullMQ lock of an active job (a dead worker's job is taken over after it). @default 30000 */
   readonly lockDurationMs?: number;
   readonly onResult?: (result: JobRunResult) => void;
   readonly hooks?: StepHooks;
 }
 
 /**
+ * How many times BullMQ may find a job's worker gone (its BullMQ lock expired: killed, or cut off
+ * from Redis) and put the job back before it fails it: practically never. BullMQ's default, 1,
+ * failed a job whose worker died twice ("job stalled more than allowable limit") although each
+ * death left the job resumable at its recorded steps. A job fails only when its steps fail, after
+ * its retry attempts (QUEUE_DEFAULTS.attempts); a worker that keeps dying on one job (a step that
+ * exhausts its memory, say) shows in `tenancy status` as `stalled` with a growing attempt count.
+ */
+export const MAX_STALLED_COUNT = 1_000_000;
+
+/**
  * A BullMQ worker on the lifecycle queue. A job that succeeded (or had already) completes; a
  * failed attempt throws (BullMQ retries it with backoff); a job whose tenant lock is held by
- * another worker goes back to delayed without using an attempt.
+ * another worker, or that stopped between two steps because this worker is shutting down, goes
+ * back to delayed without using an attempt.
  */
 export function startLifecycleWorker(services: LifecycleServices, options: LifecycleWorkerOptions = {}): Worker<LifecycleJobData, JobRunResult> {
+  const lockDuration = options.lockDurationMs ?? 30_000;
   return new Worker<LifecycleJobData, JobRunResult>(
     services.config.queueName,
     async (bull: Job<LifecycleJobData, JobRunResult>, token?: string) => {
       const result = await runLifecycleJob(services, bull.data.jobId, options.hooks);
       options.onResult?.(result);
-      if (result.outcome === 'locked') {
-        await bull.moveToDelayed(Date.now() + QUEUE_DEFAULTS.lockedRetryMs, token);
+      if (result.outcome === 'locked' || result.outcome === 'interrupted') {
+        await bull.moveToDelayed(Date.now() + (result.outcome === 'locked' ? QUEUE_DEFAULTS.lockedRetryMs : 0), token);
         throw new DelayedError();
       }
       if (result.outcome === 'failed') throw new Error(result.error ?? 'failed');
@@ -109,9 +122,10 @@ export function startLifecycleWorker(services: LifecycleServices, options: Lifec
     {
       connection: redisOptionsFromUrl(services.config.redisUrl),
       concurrency: options.concurrency ?? 1,
-      lockDuration: options.lockDurationMs ?? 60_000,
-      // How often other workers look for jobs whose worker died (their BullMQ lock expired).
-      stalledInterval: Math.min(30_000, options.lockDurationMs ?? 30_000),
+      lockDuration,
+      // How often workers look for jobs whose worker died (their BullMQ lock expired).
+      stalledInterval: Math.min(30_000, lockDuration),
+      maxStalledCount: MAX_STALLED_COUNT,
     },
   );
 }

@@ -10,4 +10,4 @@ export const FAULT_PRELOAD = join(__dirname, 'fault-exit-preload.js');
 /** The exit code of a child killed by the preload (kept equal to FAULT_EXIT_CODE there). */
 export const FAULT_EXIT_CODE = 86;
 /** The child's node arguments before the CLI script. */
-export const faultArgs = (env: NodeJS.ProcessEnv): string[] => (env.TEST_FAULT_EXIT ? ['--require', FAULT_PRELOAD] : []);
+export const faultArgs = (env: NodeJS.ProcessEnv): string[] => (env.TEST_FAULT_EXIT || env.TEST_FAULT_SIGTERM ? ['--require', FAULT_PRELOAD] : []);

@@ -1,0 +1,2 @@
+ALTER TABLE tenancy.lifecycle_jobs DROP COLUMN worker;
+ALTER TABLE tenancy.lifecycle_jobs DROP COLUMN lease_expires_at;
