@@ -176,10 +176,10 @@ Written by \`npm run bench:onboard\` (bench/onboard-bench.ts) on ${new Date().to
 **Method.** Everything local (test/support/lifecycle.ts): one PostgreSQL 15 cluster standing in for the
 bridge, pool, control-plane and silo servers (TLS, scram), redis-server (BullMQ and the tenant locks),
 the local Stripe-compatible server (lib/testing/stripe-mock), a local SMTP server; the sample registry
-in a git work tree (directory registry source: each tenant's file is committed at request time and
+in a git work tree (directory registry source: each tenant's file is committed by the job's `registry` step and
 again when it becomes active). ${workers} \`tenancy worker\` processes (dist/bin/tenancy.js, concurrency 1
 each) consume the queue; the benchmark process submits requests (\`submitOnboarding\`: validation,
-control-plane record, registry commit, enqueue) and waits for each job's completion event. Deploy mode
+control-plane record, enqueue) and waits for each job's completion event. Deploy mode
 \`local\`: synthesize only the tenant's stack (\`select\`), outputs from the platform outputs file;
 then register, provision, migrate, billing (customer, payment method, subscription), welcome mail,
 \`active\` with the outbox event. Plan pro, payment method \`pm_card_visa\`.
@@ -196,7 +196,7 @@ then register, provision, migrate, billing (customer, payment method, subscripti
 | ${tenants} concurrent, ${workers} workers: request → active | ${all.n} | ${fmt(all.p50)} | ${fmt(all.p95)} | ${fmt(all.max)} | ${all.failures} | ${all.retried} |
 
 Batch: ${fmt(batchWallMs)} s wall for ${tenants} tenants: **${throughput.toFixed(2)} tenants/s, ${fmt(perTenantMs)} s per tenant**; requests
-accepted (validated, recorded, committed, queued) after ${fmt(submitP50)} s (p50). In the concurrent batch a
+accepted (validated, recorded, queued) after ${fmt(submitP50)} s (p50). In the concurrent batch a
 tenant's latency is mostly waiting in the queue behind the others.
 
 Mean time per step in the batch (ms): ${stepMeans.map((s) => `${s.step} ${s.ms.toFixed(0)}`).join(', ')}.
