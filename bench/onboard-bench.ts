@@ -176,7 +176,7 @@ Written by \`npm run bench:onboard\` (bench/onboard-bench.ts) on ${new Date().to
 **Method.** Everything local (test/support/lifecycle.ts): one PostgreSQL 15 cluster standing in for the
 bridge, pool, control-plane and silo servers (TLS, scram), redis-server (BullMQ and the tenant locks),
 the local Stripe-compatible server (lib/testing/stripe-mock), a local SMTP server; the sample registry
-in a git work tree (directory registry source: each tenant's file is committed by the job's `registry` step and
+in a git work tree (directory registry source: each tenant's file is committed by the job's \`registry\` step and
 again when it becomes active). ${workers} \`tenancy worker\` processes (dist/bin/tenancy.js, concurrency 1
 each) consume the queue; the benchmark process submits requests (\`submitOnboarding\`: validation,
 control-plane record, enqueue) and waits for each job's completion event. Deploy mode
