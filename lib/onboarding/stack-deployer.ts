@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { quoteIdent, quoteLiteral, tenantSqlNames } from '../db/sql';
@@ -144,7 +144,9 @@ export function runCommand(command: string, args: readonly string[], options: { 
   const log = createWriteStream(options.logFile, { flags: 'a' });
   log.write(`$ ${command} ${args.join(' ')}\n`);
   return new Promise((resolve, reject) => {
-    const child = spawn(command, [...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 2 * 3600_000 });
+    // Its own process group, so that terraform under cdktf can be told to stop too (see stopChildrenOnExit).
+    const child = spawn(command, [...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 2 * 3600_000, detached: true });
+    trackChild(child);
     let stdout = '';
     let tail = '';
     const keep = (chunk: Buffer) => {
@@ -166,6 +168,35 @@ export function runCommand(command: string, args: readonly string[], options: { 
       else reject(new Error(`${command} ${args.slice(0, 2).join(' ')} failed (${code ?? signal}); log ${options.logFile}:\n${tail.trim()}`));
     });
   });
+}
+
+/** Process groups of the commands running now (cdktf and the terraform it starts). */
+const runningGroups = new Set<number>();
+
+/**
+ * A worker that exits while a `cdktf deploy`/`destroy` runs (its SIGTERM stop bound expired, or an
+ * error) sends SIGTERM to the command's whole process group: terraform then stops gracefully and
+ * releases the state lock, instead of running on unattended and holding it.
+ */
+function trackChild(child: ChildProcess): void {
+  const pid = child.pid;
+  if (pid === undefined) return;
+  if (runningGroups.size === 0) process.once('exit', stopChildrenOnExit);
+  runningGroups.add(pid);
+  child.once('close', () => {
+    runningGroups.delete(pid);
+    if (runningGroups.size === 0) process.removeListener('exit', stopChildrenOnExit);
+  });
+}
+
+function stopChildrenOnExit(): void {
+  for (const pid of runningGroups) {
+    try {
+      process.kill(-pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
