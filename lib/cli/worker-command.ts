@@ -8,6 +8,9 @@ import type { MigrateCommandIo } from './migrate-command';
  * (TENANCY_QUEUE_LOCK_MS, default 30000), however often that happens, and resumes at its first
  * unrecorded step once the dead worker's tenant lock expired (TENANCY_LOCK_TTL_MS, default 30000).
  *
+ * Every TENANCY_WORKER_SWEEP_MS (default 60000) it queues the jobs the control plane records as
+ * unfinished that the queue does not hold (see requeueRecorded).
+ *
  * SIGTERM (or SIGINT): no new job is taken; a running job stops after its current step (recorded,
  * the job back on the queue, the tenant lock released); then the process exits 0. The stop is
  * bounded by TENANCY_WORKER_STOP_MS (default 20000, below Kubernetes' 30 s grace period): a step
@@ -28,6 +31,8 @@ interface WorkerCliOptions extends LifecycleCliOptions {
 
 /** Longest a SIGTERM'd worker takes to stop. @default 20000 ms (TENANCY_WORKER_STOP_MS) */
 export const WORKER_STOP_DEFAULT_MS = 20_000;
+/** How often a running worker queues the control plane's recorded jobs the queue lacks. @default 60000 ms (TENANCY_WORKER_SWEEP_MS) */
+export const WORKER_SWEEP_DEFAULT_MS = 60_000;
 /** Exit code of a worker that could not stop cleanly within its bound. */
 export const WORKER_FORCED_STOP_EXIT = 1;
 
@@ -56,6 +61,8 @@ export function registerWorkerCommand(program: Command, io: MigrateCommandIo = d
     if (lockMs !== undefined && (!Number.isSafeInteger(lockMs) || lockMs < 500)) usage('TENANCY_QUEUE_LOCK_MS must be an integer ≥ 500');
     const stopMs = io.env.TENANCY_WORKER_STOP_MS ? Number(io.env.TENANCY_WORKER_STOP_MS) : WORKER_STOP_DEFAULT_MS;
     if (!Number.isSafeInteger(stopMs) || stopMs < 100) usage('TENANCY_WORKER_STOP_MS must be an integer ≥ 100');
+    const sweepMs = io.env.TENANCY_WORKER_SWEEP_MS ? Number(io.env.TENANCY_WORKER_SWEEP_MS) : WORKER_SWEEP_DEFAULT_MS;
+    if (!Number.isSafeInteger(sweepMs) || sweepMs < 100) usage('TENANCY_WORKER_SWEEP_MS must be an integer ≥ 100');
     // SIGTERM/SIGINT: stop taking jobs, end the running one after its step, exit within stopMs.
     const stopping = new AbortController();
     let forcedStop: NodeJS.Timeout | undefined;
@@ -99,8 +106,17 @@ export function registerWorkerCommand(program: Command, io: MigrateCommandIo = d
       worker.on('error', (e) => io.stderr.write(`tenancy worker: ${e.message}\n`));
       await worker.waitUntilReady();
       await requeueRecorded(services, config, io);
+      // And again every sweepMs while running: a submission whose enqueue failed, or jobs lost with
+      // Redis's data, heal without a resubmission or a worker restart.
+      let sweeping = false;
+      const sweep = setInterval(() => {
+        if (sweeping || stopping.signal.aborted) return;
+        sweeping = true;
+        void requeueRecorded(services, config, io).finally(() => (sweeping = false));
+      }, sweepMs);
       io.stderr.write(`tenancy worker: processing ${config.queueName} (concurrency ${options.concurrency})\n`);
       if (!stopping.signal.aborted) await new Promise((resolve) => stopping.signal.addEventListener('abort', resolve, { once: true }));
+      clearInterval(sweep);
       await worker.close();
       io.stderr.write('tenancy worker: stopped\n');
     } finally {
@@ -114,8 +130,9 @@ export function registerWorkerCommand(program: Command, io: MigrateCommandIo = d
 
 /**
  * Jobs the control plane holds as unfinished but the queue does not (a submission that died
- * between its record and its enqueue, or Redis data lost) go onto the queue when a worker starts:
- * they heal without a resubmission (lib/onboarding/submit.ts, requeueRecordedJobs).
+ * between its record and its enqueue, or Redis data lost) go onto the queue when a worker starts
+ * and every TENANCY_WORKER_SWEEP_MS after: they heal without a resubmission
+ * (lib/onboarding/submit.ts, requeueRecordedJobs).
  */
 async function requeueRecorded(services: import('../onboarding/services').LifecycleServices, config: { redisUrl: string; queueName: string }, io: MigrateCommandIo): Promise<void> {
   const { LifecycleQueue, redisOptionsFromUrl } = await import('../onboarding/queue');

@@ -74,9 +74,9 @@ function runJobChild(jobId: string, env: NodeJS.ProcessEnv = {}): Promise<ChildR
 }
 
 /** A `tenancy worker` consuming the queue; resolves once it says it is processing (after queueing recorded jobs). */
-function queueWorker(): Promise<{ stop: () => Promise<void>; stderr: () => string }> {
+function queueWorker(env: NodeJS.ProcessEnv = {}): Promise<{ stop: () => Promise<void>; stderr: () => string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'worker'], { env: bed().childEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'worker'], { env: bed().childEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     let err = '';
     const stop = async () => {
@@ -196,5 +196,19 @@ describe('Redis unreachable while submitting', () => {
       .toEqual([{ slug: 'healed-by-worker', status: 'active' }, { slug: 'locked-out', status: 'offboarded' }]);
     expect(tempFiles()).toEqual([]);
     expect(git('status', '--porcelain', '--', 'tenants').trim()).toBe('');
+  });
+
+  test('a worker already running queues, on its next sweep, a job recorded after it started', async () => {
+    const worker = await queueWorker({ TENANCY_WORKER_SWEEP_MS: '200' });
+    try {
+      const down = await onboard(request('Healed While Running'), { TENANCY_REDIS_URL: deadRedis });
+      expect(down.code).toBe(1);
+      const recorded = lastLine(down.stdout);
+      await queue.waitFor(bullJobId('onboard', recorded.tenantId), 300_000);
+      expect(worker.stderr()).toContain(`queued recorded onboard job ${recorded.job}`);
+      expect(await cp('SELECT status FROM tenancy.tenants WHERE id = $1', [recorded.tenantId])).toEqual([{ status: 'active' }]);
+    } finally {
+      await worker.stop();
+    }
   });
 });
