@@ -13,6 +13,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, KEEP_TEST_DIRS } from './postgres';
@@ -23,15 +24,50 @@ const START_TIMEOUT_MS = 60_000;
 const running = new Set<RedisServer>();
 let exitHookInstalled = false;
 
+/** A redis-server child on `port` with its data in `dir`; `ready` resolves when it accepts connections. */
+function spawnRedis(port: number, dir: string): { child: { process: ChildProcess; ready: Promise<void> }; output: () => string } {
+  const child = spawn(REDIS_SERVER, [
+    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
+    '--protected-mode', 'yes', '--loglevel', 'notice', '--databases', '1',
+  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+    const onData = (chunk: Buffer) => {
+      output += String(chunk);
+      if (/Ready to accept connections/.test(output)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot run ${REDIS_SERVER}: ${e.message} (install redis-server, or set TENANCY_REDIS_SERVER)`));
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`redis-server exited (${code ?? signal}) before it was ready:\n${output}`));
+    });
+  });
+  ready.catch(() => undefined); // awaited by the caller; an exit after it was ready is no error
+  return { child: { process: child, ready }, output: () => output };
+}
+
+function exitOf(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+}
+
 export class RedisServer {
   private stopped = false;
-  private readonly exited: Promise<void>;
+  private exited: Promise<void>;
 
-  private constructor(readonly port: number, readonly dir: string, private readonly child: ChildProcess, readonly output: () => string) {
-    this.exited = new Promise((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) resolve();
-      else child.once('exit', () => resolve());
-    });
+  private constructor(readonly port: number, readonly dir: string, private child: ChildProcess, readonly output: () => string) {
+    this.exited = exitOf(child);
   }
 
   get url(): string {
@@ -43,40 +79,16 @@ export class RedisServer {
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
       const dir = mkdtempSync(join(tmpdir(), 'tenancy-redis-'));
-      const child = spawn(REDIS_SERVER, [
-        '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
-        '--protected-mode', 'yes', '--loglevel', 'notice', '--databases', '1',
-      ], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let output = '';
-      const ready = new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`redis-server did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
-        const onData = (chunk: Buffer) => {
-          output += String(chunk);
-          if (/Ready to accept connections/.test(output)) {
-            clearTimeout(timer);
-            resolve();
-          }
-        };
-        child.stdout!.on('data', onData);
-        child.stderr!.on('data', onData);
-        child.once('error', (e) => {
-          clearTimeout(timer);
-          reject(new Error(`cannot run ${REDIS_SERVER}: ${e.message} (install redis-server, or set TENANCY_REDIS_SERVER)`));
-        });
-        child.once('exit', (code, signal) => {
-          clearTimeout(timer);
-          reject(new Error(`redis-server exited (${code ?? signal}) before it was ready:\n${output}`));
-        });
-      });
+      const { child, output } = spawnRedis(port, dir);
       try {
-        await ready;
+        await child.ready;
       } catch (e) {
-        child.kill('SIGKILL');
+        child.process.kill('SIGKILL');
         if (!KEEP_TEST_DIRS) rmSync(dir, { recursive: true, force: true });
-        if (attempt < 3 && /Address already in use/i.test(output)) continue;
+        if (attempt < 3 && /Address already in use/i.test(output())) continue;
         throw e;
       }
-      const server = new RedisServer(port, dir, child, () => output);
+      const server = new RedisServer(port, dir, child.process, output);
       running.add(server);
       if (!exitHookInstalled) {
         exitHookInstalled = true;
@@ -86,6 +98,30 @@ export class RedisServer {
       }
       return server;
     }
+  }
+
+  /**
+   * An outage that keeps the data, as a Redis with persistence has: SHUTDOWN SAVE (the data written
+   * to its directory, the process gone, every client disconnected), then the server started again
+   * on the same port from that data. Resolves once it accepts connections again.
+   */
+  async restart(): Promise<void> {
+    if (this.stopped) throw new Error('RedisServer.restart: the server was stopped');
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(this.port, '127.0.0.1', () => socket.write('SHUTDOWN SAVE\r\n'));
+      // A reply means it refused (an OK shutdown closes the connection without one).
+      socket.on('data', (reply) => {
+        socket.destroy();
+        reject(new Error(`redis-server refused SHUTDOWN SAVE: ${String(reply).trim()}`));
+      });
+      socket.on('error', () => resolve());
+      socket.on('close', () => resolve());
+    });
+    await this.exited;
+    const { child } = spawnRedis(this.port, this.dir);
+    this.child = child.process;
+    this.exited = exitOf(child.process);
+    await child.ready;
   }
 
   /** SIGTERM and wait for the exit (SIGKILL after 10 s); removes the directory. Safe to call twice. */
