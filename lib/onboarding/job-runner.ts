@@ -64,6 +64,13 @@ export interface RunJobOptions<C extends StepContextBase> {
   readonly worker: string;
   /** Aborted: stop before the next step (the worker is shutting down). */
   readonly signal?: AbortSignal;
+  /**
+   * The queue retries this attempt if it fails (attempts left): a failed attempt then leaves the job
+   * `queued` with its error as `last_error` (audited `<kind>.attempt-failed`), not `failed`, so
+   * `tenancy status` does not report as failed a job that is about to be retried.
+   * @default false (a manual run: a failed attempt fails the job)
+   */
+  readonly willRetry?: boolean;
   /** How long to wait for the tenant's lock when another holder has it (e.g. a crashed worker's, until its ttl expires). @default 0 */
   readonly lockWaitMs?: number;
   /** Called around each step (progress; tests use it to pause a worker at a step). */
@@ -127,6 +134,7 @@ export async function runJob<C extends StepContextBase>(options: RunJobOptions<C
       const error = e instanceof Error ? e.message : String(e);
       // A worker that lost its lock must not write the job's state: the new holder owns it.
       if (e instanceof LockLostError) await store.audit(`${job.kind}.lock-lost`, job.tenantId, { job: job.id, worker: options.worker }).catch(() => undefined);
+      else if (options.willRetry) await store.retryLater(job, error).catch(() => undefined);
       else await store.finish(job, 'failed', error).catch(() => undefined);
       return { ...base, outcome: 'failed', ran, resumed, error };
     }

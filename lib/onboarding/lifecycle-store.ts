@@ -213,6 +213,14 @@ export class LifecycleStore {
     });
   }
 
+  /** A failed attempt the queue will retry: back to `queued`, the error kept as `last_error`; audited. */
+  async retryLater(job: LifecycleJob, error: string): Promise<void> {
+    await this.transaction(async (c) => {
+      await c.query(`UPDATE tenancy.lifecycle_jobs SET status = 'queued', last_error = $2, updated_at = now(), lease_expires_at = NULL WHERE id = $1`, [job.id, error]);
+      await this.auditIn(c, `${job.kind}.attempt-failed`, job.tenantId, { job: job.id, error });
+    });
+  }
+
   /** Sets a tenant's status inside a transaction, audited as tenant.status (as ControlPlane.setStatus does). */
   async setTenantStatusIn(c: PoolClient, tenantId: string, status: string): Promise<boolean> {
     const r = await c.query('UPDATE tenancy.tenants SET status = $2, updated_at = now() WHERE id = $1 AND status IS DISTINCT FROM $2 RETURNING id', [tenantId, status]);

@@ -20,7 +20,7 @@ import { onboardingSteps, type OnboardingContext } from './steps';
  */
 export const workerName = () => `${hostname()}/${process.pid}/${PROCESS_LOCK_ID}`;
 
-export type StepHooks = Pick<RunJobOptions<never>, 'beforeStep' | 'afterStep' | 'signal' | 'lockWaitMs'>;
+export type StepHooks = Pick<RunJobOptions<never>, 'beforeStep' | 'afterStep' | 'signal' | 'lockWaitMs' | 'willRetry'>;
 
 export async function runLifecycleJob(services: LifecycleServices, jobId: string, hooks: StepHooks = {}): Promise<JobRunResult> {
   const job = await services.store.jobById(jobId);
@@ -110,7 +110,9 @@ export function startLifecycleWorker(services: LifecycleServices, options: Lifec
   return new Worker<LifecycleJobData, JobRunResult>(
     services.config.queueName,
     async (bull: Job<LifecycleJobData, JobRunResult>, token?: string) => {
-      const result = await runLifecycleJob(services, bull.data.jobId, options.hooks);
+      // BullMQ retries a failed attempt while attempts are left: the job is then `queued`, not `failed`.
+      const willRetry = bull.attemptsMade + 1 < (bull.opts.attempts ?? 1);
+      const result = await runLifecycleJob(services, bull.data.jobId, { ...options.hooks, willRetry });
       options.onResult?.(result);
       if (result.outcome === 'locked' || result.outcome === 'interrupted') {
         await bull.moveToDelayed(Date.now() + (result.outcome === 'locked' ? QUEUE_DEFAULTS.lockedRetryMs : 0), token);

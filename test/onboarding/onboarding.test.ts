@@ -281,6 +281,11 @@ describe('two workers on one tenant', () => {
 describe('a paid plan without a payment method', () => {
   test('the billing step fails with the Checkout URL; after the customer pays, the retry completes the job', async () => {
     const s = await submitOnboarding(services, noQueue, { email: 'pay@later.example', company: 'Pay Later GmbH', plan: 'pro', model: 'pool', region: 'us-east-1' });
+    // An attempt the queue will retry leaves the job queued, its error shown, not failed.
+    const retrying = await runLifecycleJob(services, s.job.id, { willRetry: true });
+    expect(retrying.outcome).toBe('failed');
+    expect(await services.store.jobById(s.job.id)).toMatchObject({ status: 'queued', lastError: expect.stringMatching(/needs a payment method/) });
+    // The last attempt (or a manual run) fails the job.
     const failed = await runLifecycleJob(services, s.job.id);
     expect(failed.outcome).toBe('failed');
     expect(failed.error).toMatch(/needs a payment method .* send the customer to http:\/\/127\.0\.0\.1:\d+\/.*cs_/);
