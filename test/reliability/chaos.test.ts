@@ -16,7 +16,7 @@
  * (20), CHAOS_WORKERS (3).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registerMigrateCommand } from '../../lib/cli/migrate-command';
@@ -24,10 +24,11 @@ import { LifecycleQueue, redisOptionsFromUrl } from '../../lib/onboarding/queue'
 import type { LifecycleServices } from '../../lib/onboarding/services';
 import { tenantStatuses } from '../../lib/onboarding/status';
 import { submitOnboarding, type SubmittedOnboarding } from '../../lib/onboarding/submit';
+import { createFleet, fleetSchemas, FLEET_LATEST as LATEST, runFaultSchedule, WorkerPool } from '../support/chaos';
 import { runCommand } from '../support/cli';
 import { useLifecycleTestbed } from '../support/lifecycle';
 import { prng } from '../support/seeded-random';
-import { assertDistIsCurrent, startQueueWorker, until, type WorkerProcess } from '../support/worker-process';
+import { assertDistIsCurrent, until } from '../support/worker-process';
 import { appliedVersions } from '../migrate/helpers';
 
 const size = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
@@ -38,24 +39,15 @@ const WORKERS = size('CHAOS_WORKERS', 3);
 const SEED = process.env.CHAOS_SEED ? Number(process.env.CHAOS_SEED) : Math.floor(Math.random() * 2 ** 31);
 /** Overall bound for the convergence after the faults stopped (a busy 2-core machine). */
 const CONVERGE_MS = size('CHAOS_CONVERGE_MS', 600_000);
-const LATEST = 2;
 const FLEET_DB = 'chaos_fleet';
-// Short locks, so that a killed worker's job is taken over within the test (production: 30 s each).
-const WORKER_ENV = { TENANCY_QUEUE_LOCK_MS: '5000', TENANCY_LOCK_TTL_MS: '8000' };
 
 const bed = useLifecycleTestbed({ git: true });
 let services: LifecycleServices;
 let queue: LifecycleQueue;
 let work: string;
+let fleet: { migrations: string; targets: string };
+let workers: WorkerPool;
 const hogs: ChildProcess[] = [];
-
-interface Worker {
-  readonly process: WorkerProcess;
-  /** Set before the test kills or stops it: any other exit is a crash. */
-  endedByTest: boolean;
-}
-const workers: Worker[] = [];
-const crashes: string[] = [];
 
 beforeAll(async () => {
   assertDistIsCurrent();
@@ -64,25 +56,9 @@ beforeAll(async () => {
   services = bed().track(await bed().open(), (s) => s.close());
   queue = bed().track(new LifecycleQueue(redisOptionsFromUrl(bed().redis.url), services.config.queueName), (q) => q.close());
   // Workers are ended before the testbed's servers stop (closers run newest first, before the servers).
-  bed().track(workers, async (ws) => {
-    for (const w of ws) {
-      w.endedByTest = true;
-      w.process.child.kill('SIGKILL');
-    }
-    await Promise.all(ws.map((w) => w.process.exited));
-  });
+  workers = bed().track(new WorkerPool(bed(), undefined, log), (w) => w.killAll());
   work = mkdtempSync(join(tmpdir(), 'tenancy-chaos-'));
-  const migrations = join(work, 'migrations', 'tenant');
-  mkdirSync(migrations, { recursive: true });
-  writeFileSync(join(migrations, '0001_items.up.sql'), 'CREATE TABLE items (id int PRIMARY KEY);\n');
-  // Long enough per target that the run is still going when the faults come.
-  writeFileSync(join(migrations, '0002_notes.up.sql'), 'SELECT pg_sleep(0.2);\nCREATE TABLE notes (id int PRIMARY KEY, body text NOT NULL);\n');
-  await bed().pg.createDatabase(FLEET_DB);
-  await bed().pg.query(fleetSchemas().map((s) => `CREATE SCHEMA ${s};`).join('\n'), [], FLEET_DB);
-  writeFileSync(join(work, 'targets.json'), JSON.stringify({
-    connections: { fleet: `postgres://postgres@/${FLEET_DB}?host=${encodeURIComponent(bed().pg.socketDir)}&port=${bed().pg.port}` },
-    targets: fleetSchemas().map((_, i) => ({ kind: 'bridge', slug: fleetSlug(i), connection: 'fleet' })),
-  }));
+  fleet = await createFleet(bed(), work, FLEET_DB, SCHEMAS);
   // The CPU hog: both cores spinning for the whole test.
   // Each spins, and exits by itself should this process die without killing it (its parent changes).
   const spin = `for (let i = 0; ; i++) if (i % 50000000 === 0 && process.ppid !== ${process.pid}) process.exit(0);`;
@@ -98,74 +74,19 @@ afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-const fleetSlug = (i: number) => `fleet-${String(i + 1).padStart(3, '0')}`;
-const fleetSchemas = () => Array.from({ length: SCHEMAS }, (_, i) => `tenant_${fleetSlug(i).replace(/-/g, '_')}`);
 const log = (line: string) => process.stderr.write(`chaos[${SEED}]: ${line}\n`);
 const git = (...args: string[]) => execFileSync('git', ['-C', bed().root, ...args], { encoding: 'utf8' });
 const jobCounts = async () => Object.fromEntries((await bed().pg.query<{ status: string; n: number }>(
   'SELECT status, count(*)::int AS n FROM tenancy.lifecycle_jobs GROUP BY status ORDER BY status', [], 'control_plane')).map((r) => [r.status, r.n]));
 
-/** Starts a worker and watches it: an exit the test did not cause is recorded as a crash. */
-async function addWorker(): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const process = await startQueueWorker(bed(), WORKER_ENV);
-      const worker: Worker = { process, endedByTest: false };
-      workers.push(worker);
-      void process.exited.then((code) => {
-        if (worker.endedByTest) return;
-        crashes.push(`worker ${process.child.pid} exited by itself (code ${code}, signal ${process.child.signalCode}): ${process.stderr().slice(-2000)}`);
-        // Keep the platform able to converge; the crash fails the test at the end.
-        addWorker().catch((e) => crashes.push(`no replacement for crashed worker ${process.child.pid}: ${(e as Error).message}`));
-      });
-      return;
-    } catch (e) {
-      // A worker that cannot reach its services while it starts says so and exits: not a crash, try again.
-      if (attempt >= 5) throw e;
-      log(`worker start ${attempt} failed: ${(e as Error).message.slice(0, 300)}`);
-    }
-  }
-}
-
 /** `tenancy migrate` over the fleet, in-process, JSON lines parsed. */
 async function migrate(): Promise<{ code: number; stderr: string; targets: any[]; summary: any }> {
   const r = await runCommand(registerMigrateCommand, [
-    'migrate', '--targets', join(work, 'targets.json'), '--control-plane-url', bed().controlPlaneUrl, '--migrations', join(work, 'migrations'),
+    'migrate', '--targets', fleet.targets, '--control-plane-url', bed().controlPlaneUrl, '--migrations', fleet.migrations,
     '--concurrency', '2', '--json', '--actor', 'chaos-test',
   ]);
   const lines = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
   return { code: r.code, stderr: r.stderr, targets: lines.filter((l) => l.type === 'target'), summary: lines.find((l) => l.type === 'summary') };
-}
-
-type Fault = 'kill-worker' | 'restart-postgres' | 'restart-redis' | 'terminate-backends';
-const FAULT_KINDS: readonly Fault[] = ['kill-worker', 'restart-postgres', 'restart-redis', 'terminate-backends'];
-
-async function inject(fault: Fault, random: () => number): Promise<string> {
-  switch (fault) {
-    case 'kill-worker': {
-      const alive = workers.filter((w) => !w.endedByTest && w.process.child.exitCode === null && w.process.child.signalCode === null);
-      const victim = alive[Math.floor(random() * alive.length)];
-      if (!victim) return 'no worker alive';
-      victim.endedByTest = true;
-      victim.process.child.kill('SIGKILL');
-      await victim.process.exited;
-      await addWorker();
-      return `killed worker ${victim.process.child.pid}, started a replacement`;
-    }
-    case 'restart-postgres':
-      bed().pg.restart();
-      return 'restarted';
-    case 'restart-redis':
-      await bed().redis.restart();
-      return 'restarted';
-    case 'terminate-backends': {
-      const backends = await bed().pg.query<{ pid: number; usename: string; application_name: string }>(
-        `SELECT pid, usename, application_name FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() ORDER BY pid`);
-      const chosen = backends.filter(() => random() < 0.5);
-      for (const b of chosen) await bed().pg.query('SELECT pg_terminate_backend($1)', [b.pid]);
-      return `terminated ${chosen.length} of ${backends.length}: ${chosen.map((b) => `${b.pid}/${b.usename}/${b.application_name}`).join(', ')}`;
-    }
-  }
 }
 
 async function expectActiveExactlyOnce(s: SubmittedOnboarding, email: string): Promise<void> {
@@ -196,7 +117,7 @@ test(`chaos: tenants onboard and a fleet migrates through kill -9, PostgreSQL an
   }));
   const submitted: SubmittedOnboarding[] = [];
   for (const r of requests) submitted.push(await submitOnboarding(services, queue, r));
-  for (let i = 0; i < WORKERS; i++) await addWorker();
+  for (let i = 0; i < WORKERS; i++) await workers.add();
 
   // The fleet migration runs pass after pass while the faults come; each pass must end with a result per target.
   let faulting = true;
@@ -212,13 +133,10 @@ test(`chaos: tenants onboard and a fleet migrates through kill -9, PostgreSQL an
   })();
 
   try {
-    for (let i = 1; i <= FAULTS; i++) {
-      // Pacing between faults (not synchronisation: nothing waits on it).
-      await new Promise((resolve) => setTimeout(resolve, 500 + Math.floor(random() * 2_500)));
-      const fault = FAULT_KINDS[Math.floor(random() * FAULT_KINDS.length)];
-      const outcome = await inject(fault, random);
-      log(`fault ${i}/${FAULTS} at ${Math.round((Date.now() - started) / 1000)} s: ${fault}: ${outcome} (jobs ${JSON.stringify(await jobCounts().catch((e) => String(e)))})`);
-    }
+    await runFaultSchedule({
+      bed: bed(), workers, random, faults: FAULTS,
+      onFault: async (i, fault, outcome) => log(`fault ${i}/${FAULTS} at ${Math.round((Date.now() - started) / 1000)} s: ${fault}: ${outcome} (jobs ${JSON.stringify(await jobCounts().catch((e) => String(e)))})`),
+    });
   } finally {
     faulting = false;
   }
@@ -237,7 +155,7 @@ test(`chaos: tenants onboard and a fleet migrates through kill -9, PostgreSQL an
   // The migration: reruns until nothing is pending (each applies what the faults left).
   let final = await migrate();
   for (let rerun = 1; final.code !== 0 && rerun < 3; rerun++) final = await migrate();
-  log(`converged at ${Math.round((Date.now() - started) / 1000)} s; final migration ${JSON.stringify(final.summary?.counts)}; crashes ${crashes.length}`);
+  log(`converged at ${Math.round((Date.now() - started) / 1000)} s; final migration ${JSON.stringify(final.summary?.counts)}; crashes ${workers.crashes.length}`);
 
   // Every migration pass ended with a result per target (a lost target is failed, never a crash).
   expect(passes.filter((p) => p.code !== 0 && p.code !== 1)).toEqual([]);
@@ -246,7 +164,7 @@ test(`chaos: tenants onboard and a fleet migrates through kill -9, PostgreSQL an
   for (const t of final.targets) expect(t).toMatchObject({ version: LATEST });
   expect(Object.keys(final.summary.counts).filter((k) => final.summary.counts[k] > 0).every((k) => k === 'applied' || k === 'up-to-date')).toBe(true);
   const versions = await appliedVersions(bed().pg, FLEET_DB);
-  expect(versions).toEqual(Object.fromEntries(fleetSchemas().map((s) => [s, [1, LATEST]])));
+  expect(versions).toEqual(Object.fromEntries(fleetSchemas(SCHEMAS).map((s) => [s, [1, LATEST]])));
 
   // Every tenant active exactly once.
   const statuses = await tenantStatuses(services.pool);
@@ -259,12 +177,8 @@ test(`chaos: tenants onboard and a fleet migrates through kill -9, PostgreSQL an
   expect(await queue.queue.getJobCounts('failed', 'active', 'waiting', 'delayed')).toEqual({ failed: 0, active: 0, waiting: 0, delayed: 0 });
 
   // No worker exited other than the ones killed; the others stop cleanly on SIGTERM.
-  expect(crashes).toEqual([]);
-  const alive = workers.filter((w) => !w.endedByTest);
-  for (const w of alive) {
-    w.endedByTest = true;
-    w.process.child.kill('SIGTERM');
-  }
-  expect(await Promise.all(alive.map((w) => w.process.exited))).toEqual(alive.map(() => 0));
+  expect(workers.crashes).toEqual([]);
+  const codes = await workers.terminateAll();
+  expect(codes).toEqual(codes.map(() => 0));
   log(`done in ${Math.round((Date.now() - started) / 1000)} s`);
 }, 1_200_000);
