@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { DirectoryRegistrySource } from '../../lib/onboarding/directory-registry-source';
 import { RegistryConflictError, type TenantEntry } from '../../lib/onboarding/registry-source';
 import { RegistryError } from '../../lib/registry/registry-error';
-import { FixtureProject, REPO_ROOT } from '../support/fixture-project';
+import { FixtureProject } from '../support/fixture-project';
 
 /** The GitOps registry source: atomic, never-overwriting writes; commits of the one file in a git work tree. */
 const entry = (overrides: Partial<TenantEntry> = {}): TenantEntry => ({
@@ -54,12 +54,13 @@ test('setStatus rewrites the status only, keeping comments; a second call is unc
 test('archive moves the entry (status offboarded) and its values file to tenants/offboarded/<slug>.<id>, out of the loaded registry; a retry is unchanged', async () => {
   const source = new DirectoryRegistrySource({ root: project.root, git: 'off' });
   const { id } = project.readTenant('globex') as { id: string };
+  const values = readFileSync(join(project.tenantsDir, 'globex.values.yaml'), 'utf8');
   expect(await source.archive('globex', id, 'msg')).toBe('archived');
   const archived = join(project.tenantsDir, 'offboarded', `globex.${id}`);
   expect(readdirSync(project.tenantsDir).filter((f) => f.startsWith('globex'))).toEqual([]);
   expect(readFileSync(`${archived}.yaml`, 'utf8')).toMatch(/^status: offboarded$/m);
   expect(readFileSync(`${archived}.yaml`, 'utf8').split('\n')[0]).toBe('# yaml-language-server: $schema=../tenant.schema.json');
-  expect(readFileSync(`${archived}.values.yaml`, 'utf8')).toBe(readFileSync(join(REPO_ROOT, 'tenants', 'globex.values.yaml'), 'utf8'));
+  expect(readFileSync(`${archived}.values.yaml`, 'utf8')).toBe(values);
   expect(await source.archived('globex', id)).toMatchObject({ id, slug: 'globex', status: 'offboarded' });
   // Not loaded, and the slug is free for a new entry.
   expect((await source.load()).tenants.map((t) => t.slug)).not.toContain('globex');
