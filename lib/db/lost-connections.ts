@@ -26,6 +26,22 @@ const lostErrors = new WeakMap<object, Error>();
 const guardedPools = new WeakSet<object>();
 const guardedClients = new WeakSet<object>();
 
+/**
+ * Thrown by a call that could not get a connection at all (server or PgBouncer down, restarting,
+ * refusing): nothing ran, so the call is always safe to repeat; `cause` is the connect error.
+ */
+export class DatabaseUnavailableError extends Error {
+  /** The SQLSTATE the server refused with (28P01 a failed login, 57P03 starting up, …), or the socket error code (ECONNREFUSED, …). */
+  readonly code?: string;
+
+  constructor(message: string, options: { cause: unknown }) {
+    super(message, options);
+    this.name = 'DatabaseUnavailableError';
+    const code = (options.cause as { code?: unknown } | undefined)?.code;
+    if (typeof code === 'string') this.code = code;
+  }
+}
+
 /** Thrown by a call whose connection the server ended; `cause` is what the call itself saw. */
 export class ConnectionLostError extends Error {
   /** The SQLSTATE the server ended the connection with (57P01 terminated by an administrator, 57P02, …), when it sent one. */

@@ -5,4 +5,4 @@ export * from './secret-resolver';
 export * from './router';
 export * from './tenant-status-listener';
 // What a call whose connection the server ended rejects with.
-export { ConnectionLostError } from '../db/lost-connections';
+export { ConnectionLostError, DatabaseUnavailableError } from '../db/lost-connections';

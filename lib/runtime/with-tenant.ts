@@ -1,5 +1,5 @@
 import type { Pool, PoolClient, QueryResult } from 'pg';
-import { connectionLost, ConnectionLostError, guardPool } from '../db/lost-connections';
+import { connectionLost, ConnectionLostError, DatabaseUnavailableError, guardPool } from '../db/lost-connections';
 import { quoteIdent, quoteLiteral } from '../db/sql';
 import { assertCustomSetting, DEFAULT_TENANT_SETTING, validateTenantContext, type TenantContext } from './tenant-context';
 
@@ -56,7 +56,9 @@ export class TenantClientRevokedError extends Error {
  *   restart) fails the call, never the process: withTenant throws {@link ConnectionLostError}
  *   naming the tenant (nothing was committed, unless the loss came during COMMIT: then the
  *   outcome is unknown and the message says so), the dead connection is destroyed, and the next
- *   call gets a fresh one. `pool` is guarded on first use (lib/db/lost-connections.ts): its idle
+ *   call gets a fresh one. A call that cannot get a connection at all (server or PgBouncer down
+ *   or restarting) throws {@link DatabaseUnavailableError} naming the tenant; nothing ran, so it
+ *   is safe to repeat. `pool` is guarded on first use (lib/db/lost-connections.ts): its idle
  *   connections that die are discarded instead of crashing the process. Nothing is retried: `fn`
  *   may have had effects outside the database.
  *
@@ -75,7 +77,9 @@ export async function withTenant<T>(
   assertCustomSetting(setting, 'withTenant');
 
   guardPool(pool);
-  const client = await pool.connect();
+  const client = await pool.connect().catch((error: unknown) => {
+    throw new DatabaseUnavailableError(`withTenant ${context.slug}: could not get a database connection (${(error as { message?: string })?.message ?? String(error)}); nothing ran`, { cause: error });
+  });
   const handle = revocableClient(client, context.slug);
   let broken: Error | undefined;
   let searchPath: string | undefined;

@@ -2,7 +2,7 @@
  * Issue 12, item 1: a lost connection fails the call, never the process. Real faults against a
  * real PostgreSQL 15, directly and through a real PgBouncer: pg_terminate_backend of the session
  * in use (between two queries) or idle in a pool, and PgBouncer's KILL (every client connection
- * of the database dropped at once, as in a PgBouncer restart).
+ * of the database dropped at once) and a real PgBouncer restart (stopped, started again on its port).
  *
  * Before the fix, node-postgres emitted these as 'error' events nobody listened to: in jest an
  * uncaught exception failing the test, in an application server the end of the process. Now the
@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Pool, type PoolClient } from 'pg';
 import { inTransaction } from '../../lib/control-plane/transaction';
-import { ConnectionLostError } from '../../lib/db/lost-connections';
+import { ConnectionLostError, DatabaseUnavailableError } from '../../lib/db/lost-connections';
 import { DatabaseConnector } from '../../lib/hooks/database-connector';
 import { TenantRouter } from '../../lib/runtime/router';
 import { StaticSecretResolver } from '../../lib/runtime/secret-resolver';
@@ -114,6 +114,41 @@ describe.each(Object.keys(PATHS) as Path[])('withTenant, through %s', (path) => 
       await pool.end();
     }
   });
+});
+
+test('PgBouncer restarts during a unit of work: the call rejects naming the tenant, the next call runs through the new PgBouncer', async () => {
+  const pool = new Pool({ ...PATHS.PgBouncer(), max: 1 });
+  try {
+    const before = bouncer().pid;
+    const error = await withTenant(pool, acme, async (c) => {
+      await c.query('SELECT 1');
+      const ended = new Promise((resolve) => c.once('end', resolve));
+      await bouncer().restart();
+      await ended;
+      await c.query('SELECT 2');
+      throw new Error('unreachable: the second query ran on a connection PgBouncer closed');
+    }).catch((e) => e);
+    expect(bouncer().pid).not.toBe(before);
+    expect(error).toBeInstanceOf(ConnectionLostError);
+    expect(error.message).toMatch(/^withTenant acme: the database connection was lost \(.+\); nothing was committed; the connection was discarded$/);
+    expect(pool.totalCount).toBe(0);
+    await expect(withTenant(pool, acme, firstItem)).resolves.toBe('item of tenant_acme');
+  } finally {
+    await pool.end();
+  }
+});
+
+test('no server to connect to: the call rejects naming the tenant, as safe to repeat', async () => {
+  // A port nothing listens on: PgBouncer or the server down.
+  const { freePort } = await import('../support/postgres');
+  const pool = new Pool({ ...PATHS.PgBouncer(), port: await freePort(), max: 1 });
+  try {
+    const error = await withTenant(pool, acme, firstItem).catch((e) => e);
+    expect(error).toBeInstanceOf(DatabaseUnavailableError);
+    expect(error.message).toMatch(/^withTenant acme: could not get a database connection \(connect ECONNREFUSED 127\.0\.0\.1:\d+\); nothing ran$/);
+  } finally {
+    await pool.end();
+  }
 });
 
 describe('TenantRouter', () => {

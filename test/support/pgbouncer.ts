@@ -74,13 +74,16 @@ export class PgbouncerProcess {
   readonly host = '127.0.0.1';
   readonly iniFile: string;
   readonly authFile: string;
-  /** PgBouncer's log (its stderr), as a file. */
+  /** PgBouncer's log (its stderr, across restarts), as a file. */
   readonly logFile: string;
   private output = '';
+  /** Where the current process's output starts in `output` (a restart appends). */
+  private outputStart = 0;
   private readonly logStream: WriteStream;
   private stopped = false;
-  /** Settles when the process has ended and its output is read (or it could not be spawned). */
-  private readonly closed: Promise<void>;
+  private child!: ChildProcess;
+  /** Settles when the current process has ended and its output is read (or it could not be spawned). */
+  private closed!: Promise<void>;
 
   private constructor(
     /** PgBouncer's temporary directory (configuration, userlist, log). */
@@ -88,12 +91,57 @@ export class PgbouncerProcess {
     readonly port: number,
     /** The rendered pgbouncer.ini. */
     readonly ini: string,
-    private readonly child: ChildProcess,
   ) {
     this.iniFile = join(dir, 'pgbouncer.ini');
     this.authFile = join(dir, 'userlist.txt');
     this.logFile = join(dir, 'pgbouncer.log');
     this.logStream = createWriteStream(this.logFile);
+  }
+
+  /**
+   * Renders pgbouncer.ini and userlist.txt, starts PgBouncer on a free port (another one if the
+   * port was taken meanwhile), waits until it accepts connections. On failure the process is
+   * killed, the directory removed, and the error carries the log.
+   */
+  static async start(options: PgbouncerOptions): Promise<PgbouncerProcess> {
+    const dir = makeServiceDir('tenancy-pgbouncer-');
+    try {
+      const authFile = writeServiceFile(join(dir, 'userlist.txt'), renderUserlist(options.users));
+      for (let attempt = 1; ; attempt++) {
+        const port = await freePort();
+        const ini = renderPgbouncerIni({ ...options.settings, listenAddr: '127.0.0.1', listenPort: port, authFile, unixSocketDir: '' });
+        writeServiceFile(join(dir, 'pgbouncer.ini'), ini);
+        const bouncer = new PgbouncerProcess(dir, port, ini);
+        installExitHook();
+        try {
+          await bouncer.launch();
+          return bouncer;
+        } catch (e) {
+          await bouncer.closeLog();
+          if (attempt < 3 && /Address already in use/i.test(bouncer.readLog())) continue;
+          throw e;
+        }
+      }
+    } catch (e) {
+      removeDir(dir);
+      throw e;
+    }
+  }
+
+  /**
+   * Starts the process on this instance's port and configuration, waits for its "process up" log
+   * line, then for a TCP connection to succeed. On failure the process is stopped (its log stays
+   * open for the caller) and the error carries the log.
+   */
+  private async launch(): Promise<void> {
+    this.outputStart = this.output.length;
+    const child = spawn(PGBOUNCER_BIN, [this.iniFile], {
+      cwd: this.dir,
+      env: serviceEnv(this.dir),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(serviceUser() ?? {}),
+    });
+    this.child = child;
     const collect = (chunk: Buffer) => {
       this.output += chunk.toString('utf8');
       this.logStream.write(chunk);
@@ -107,68 +155,39 @@ export class PgbouncerProcess {
         resolve();
       });
     });
-  }
-
-  /**
-   * Renders pgbouncer.ini and userlist.txt, starts PgBouncer on a free port (another one if the
-   * port was taken meanwhile), waits for its "process up" log line, then for a TCP connection to
-   * succeed. On failure the process is killed, the directory removed, and the error carries the log.
-   */
-  static async start(options: PgbouncerOptions): Promise<PgbouncerProcess> {
-    const dir = makeServiceDir('tenancy-pgbouncer-');
-    try {
-      const authFile = writeServiceFile(join(dir, 'userlist.txt'), renderUserlist(options.users));
-      for (let attempt = 1; ; attempt++) {
-        const port = await freePort();
-        const ini = renderPgbouncerIni({ ...options.settings, listenAddr: '127.0.0.1', listenPort: port, authFile, unixSocketDir: '' });
-        const iniFile = writeServiceFile(join(dir, 'pgbouncer.ini'), ini);
-        const child = spawn(PGBOUNCER_BIN, [iniFile], {
-          cwd: dir,
-          env: serviceEnv(dir),
-          stdio: ['ignore', 'pipe', 'pipe'],
-          ...(serviceUser() ?? {}),
-        });
-        const bouncer = new PgbouncerProcess(dir, port, ini, child);
-        running.add(bouncer);
-        installExitHook();
-        const ready = await within(bouncer.waitForLog(/LOG process up/), START_STOP_LIMIT_MS, () => `PgBouncer did not start within ${START_STOP_LIMIT_MS} ms\n${bouncer.readLog()}`)
-          .catch(async (e: Error) => {
-            await bouncer.stopProcess();
-            throw e;
-          });
-        if (!ready) {
-          const log = bouncer.readLog();
-          await bouncer.stopProcess();
-          if (attempt < 3 && /Address already in use/i.test(log)) continue;
-          throw new Error(`PgBouncer exited while starting (${child.exitCode ?? child.signalCode}):\n${log}\n--- pgbouncer.ini ---\n${ini}`);
-        }
-        for (let i = 1; !(await canConnect(bouncer.host, port)); i++) {
-          if (i >= CONNECT_ATTEMPTS || child.exitCode !== null) {
-            await bouncer.stopProcess();
-            throw new Error(`PgBouncer logged "process up" but ${bouncer.host}:${port} refused ${i} connections:\n${bouncer.readLog()}`);
-          }
-        }
-        return bouncer;
+    running.add(this);
+    const ready = await within(this.waitForLog(/LOG process up/), START_STOP_LIMIT_MS, () => `PgBouncer did not start within ${START_STOP_LIMIT_MS} ms\n${this.readLog()}`)
+      .catch(async (e: Error) => {
+        await this.endProcess();
+        throw e;
+      });
+    if (!ready) {
+      await this.endProcess();
+      throw new Error(`PgBouncer exited while starting (${child.exitCode ?? child.signalCode}):\n${this.readLog()}\n--- pgbouncer.ini ---\n${this.ini}`);
+    }
+    for (let i = 1; !(await canConnect(this.host, this.port)); i++) {
+      if (i >= CONNECT_ATTEMPTS || child.exitCode !== null) {
+        await this.endProcess();
+        throw new Error(`PgBouncer logged "process up" but ${this.host}:${this.port} refused ${i} connections:\n${this.readLog()}`);
       }
-    } catch (e) {
-      removeDir(dir);
-      throw e;
     }
   }
 
-  /** Resolves true once a log line matches `pattern`, false if the process ends first. */
+  /** Resolves true once a log line of the current process matches `pattern`, false if the process ends first. */
   waitForLog(pattern: RegExp): Promise<boolean> {
+    const child = this.child;
+    const matches = () => pattern.test(this.output.slice(this.outputStart));
     return new Promise((resolve) => {
       const check = () => {
-        if (!pattern.test(this.output)) return;
-        this.child.stdout?.off('data', check);
-        this.child.stderr?.off('data', check);
+        if (!matches()) return;
+        child.stdout?.off('data', check);
+        child.stderr?.off('data', check);
         resolve(true);
       };
-      this.child.stdout?.on('data', check);
-      this.child.stderr?.on('data', check);
+      child.stdout?.on('data', check);
+      child.stderr?.on('data', check);
       // 'close' comes after the last output; resolving twice is harmless.
-      void this.closed.then(() => resolve(pattern.test(this.output)));
+      void this.closed.then(() => resolve(matches()));
       check();
     });
   }
@@ -178,7 +197,7 @@ export class PgbouncerProcess {
     return { host: this.host, port: this.port, user: options.user, password: options.password, database: options.database, ssl: false };
   }
 
-  /** PgBouncer's log so far. */
+  /** PgBouncer's log so far (every process this instance ran). */
   readLog(): string {
     return this.output;
   }
@@ -188,7 +207,18 @@ export class PgbouncerProcess {
     return this.child.pid;
   }
 
-  /** Stops PgBouncer (SIGINT: safe shutdown; SIGKILL if it does not exit) and removes its directory. Safe to call twice. */
+  /**
+   * A PgBouncer restart as an operator does it: the process stops (SIGTERM: every client and
+   * server connection is closed at once), then a new one starts on the same port and
+   * configuration. Clients see their connections end, and new ones refused until it is back.
+   */
+  async restart(): Promise<void> {
+    if (this.stopped) throw new Error('PgBouncer was stopped; it cannot restart');
+    await this.endProcess();
+    await this.launch();
+  }
+
+  /** Stops PgBouncer (SIGTERM; SIGKILL if it does not exit) and removes its directory. Safe to call twice. */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
@@ -200,6 +230,15 @@ export class PgbouncerProcess {
   }
 
   private async stopProcess(): Promise<void> {
+    await this.endProcess();
+    await this.closeLog();
+  }
+
+  private closeLog(): Promise<void> {
+    return new Promise<void>((resolve) => this.logStream.end(resolve));
+  }
+
+  private async endProcess(): Promise<void> {
     running.delete(this);
     const gone = this.closed;
     if (this.child.exitCode === null && this.child.signalCode === null) {
@@ -210,7 +249,7 @@ export class PgbouncerProcess {
         await gone;
       });
     }
-    await new Promise<void>((resolve) => this.logStream.end(resolve));
+    await gone;
   }
 
   /** Synchronous kill at process exit. */
