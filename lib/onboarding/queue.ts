@@ -48,7 +48,16 @@ export class LifecycleQueue {
   readonly queue: Queue<LifecycleJobData>;
   private events?: QueueEvents;
 
-  constructor(private readonly connection: ConnectionOptions, readonly name: string = QUEUE_DEFAULTS.name, options: { attempts?: number; backoffMs?: number } = {}) {
+  /**
+   * A lost Redis connection (restart, failover, network) is reported to `options.onError` and
+   * never thrown as an unhandled 'error' event: the connection reconnects by itself, and a call
+   * made meanwhile waits or fails on its own.
+   */
+  constructor(
+    private readonly connection: ConnectionOptions,
+    readonly name: string = QUEUE_DEFAULTS.name,
+    private readonly options: { attempts?: number; backoffMs?: number; onError?: (error: Error) => void } = {},
+  ) {
     this.queue = new Queue<LifecycleJobData>(name, {
       connection,
       defaultJobOptions: {
@@ -58,6 +67,7 @@ export class LifecycleQueue {
         removeOnFail: { count: 10_000 },
       },
     });
+    this.queue.on('error', (error) => this.options.onError?.(error));
   }
 
   /**
@@ -84,6 +94,7 @@ export class LifecycleQueue {
   async waitFor(id: string, timeoutMs: number): Promise<unknown> {
     if (!this.events) {
       this.events = new QueueEvents(this.name, { connection: this.connection });
+      this.events.on('error', (error) => this.options.onError?.(error));
       // Every waiter listens on the queue and its events (a submitter may wait for many jobs at once).
       this.events.setMaxListeners(0);
       this.queue.setMaxListeners(0);
