@@ -4,7 +4,11 @@
  * (`tenancy migrate`, in-process), a seeded random schedule of real faults hits the platform:
  * kill -9 of a worker (a replacement is started), a PostgreSQL restart (pg_ctl restart -m fast),
  * a Redis outage (SHUTDOWN SAVE, then started again on its port from its data, as a Redis with
- * persistence comes back), pg_terminate_backend of random client backends. Then the faults stop and
+ * persistence comes back), a PgBouncer restart (stopped, then started again on its port),
+ * pg_terminate_backend of random client backends; every kind at least once. Meanwhile an
+ * application in this process (withTenant through PgBouncer in transaction mode) queries the
+ * fleet's tenants: calls may fail, but none runs in another tenant's schema, every failure is an
+ * Error, the process lives, and the pool serves again afterwards. Then the faults stop and
  * the platform converges (conditions polled under a generous overall deadline): every job
  * succeeded, a rerun of the migration leaves nothing pending; and every tenant is `active` exactly
  * once (one Stripe customer and subscription, one schema, one registry file and entry, one outbox
@@ -24,7 +28,8 @@ import { LifecycleQueue, redisOptionsFromUrl } from '../../lib/onboarding/queue'
 import type { LifecycleServices } from '../../lib/onboarding/services';
 import { tenantStatuses } from '../../lib/onboarding/status';
 import { submitOnboarding, type SubmittedOnboarding } from '../../lib/onboarding/submit';
-import { createFleet, fleetSchemas, FLEET_LATEST as LATEST, runFaultSchedule, WorkerPool } from '../support/chaos';
+import { AppTraffic, createFleet, fleetSchemas, FLEET_LATEST as LATEST, runFaultSchedule, startFleetBouncer, WorkerPool } from '../support/chaos';
+import type { PgbouncerProcess } from '../support/pgbouncer';
 import { runCommand } from '../support/cli';
 import { useLifecycleTestbed } from '../support/lifecycle';
 import { prng } from '../support/seeded-random';
@@ -47,6 +52,7 @@ let queue: LifecycleQueue;
 let work: string;
 let fleet: { migrations: string; targets: string };
 let workers: WorkerPool;
+let bouncer: PgbouncerProcess;
 const hogs: ChildProcess[] = [];
 
 beforeAll(async () => {
@@ -59,6 +65,7 @@ beforeAll(async () => {
   workers = bed().track(new WorkerPool(bed(), undefined, log), (w) => w.killAll());
   work = mkdtempSync(join(tmpdir(), 'tenancy-chaos-'));
   fleet = await createFleet(bed(), work, FLEET_DB, SCHEMAS);
+  bouncer = bed().track(await startFleetBouncer(bed(), FLEET_DB, SCHEMAS), (b) => b.stop());
   // The CPU hog: both cores spinning for the whole test.
   // Each spins, and exits by itself should this process die without killing it (its parent changes).
   const spin = `for (let i = 0; ; i++) if (i % 50000000 === 0 && process.ppid !== ${process.pid}) process.exit(0);`;
@@ -108,7 +115,7 @@ async function expectActiveExactlyOnce(s: SubmittedOnboarding, email: string): P
   expect([...new Set(mails.map((m) => m.header('message-id')))]).toEqual([`<welcome.${s.tenantId}@saas.example.com>`]);
 }
 
-test(`chaos: tenants onboard and a fleet migrates through kill -9, PostgreSQL and Redis restarts and terminated backends`, async () => {
+test(`chaos: tenants onboard, a fleet migrates and an application queries through kill -9, PostgreSQL, Redis and PgBouncer restarts and terminated backends`, async () => {
   const random = prng(SEED);
   const started = Date.now();
   const requests = Array.from({ length: TENANTS }, (_, i) => ({
@@ -118,6 +125,9 @@ test(`chaos: tenants onboard and a fleet migrates through kill -9, PostgreSQL an
   const submitted: SubmittedOnboarding[] = [];
   for (const r of requests) submitted.push(await submitOnboarding(services, queue, r));
   for (let i = 0; i < WORKERS; i++) await workers.add();
+
+  // The application: withTenant calls on the fleet's tenants through PgBouncer for the whole run.
+  const traffic = new AppTraffic(bouncer, FLEET_DB, SCHEMAS, prng(SEED + 1));
 
   // The fleet migration runs pass after pass while the faults come; each pass must end with a result per target.
   let faulting = true;
@@ -134,7 +144,7 @@ test(`chaos: tenants onboard and a fleet migrates through kill -9, PostgreSQL an
 
   try {
     await runFaultSchedule({
-      bed: bed(), workers, random, faults: FAULTS,
+      bed: bed(), workers, bouncer, random, faults: FAULTS,
       onFault: async (i, fault, outcome) => log(`fault ${i}/${FAULTS} at ${Math.round((Date.now() - started) / 1000)} s: ${fault}: ${outcome} (jobs ${JSON.stringify(await jobCounts().catch((e) => String(e)))})`),
     });
   } finally {
@@ -156,6 +166,24 @@ test(`chaos: tenants onboard and a fleet migrates through kill -9, PostgreSQL an
   let final = await migrate();
   for (let rerun = 1; final.code !== 0 && rerun < 3; rerun++) final = await migrate();
   log(`converged at ${Math.round((Date.now() - started) / 1000)} s; final migration ${JSON.stringify(final.summary?.counts)}; crashes ${workers.crashes.length}`);
+
+  // The application lived through every fault: no call in another tenant's schema, every failure
+  // an Error, and the pool serves again now that the faults stopped.
+  const during = await traffic.stop();
+  log(`application through PgBouncer: ${during.ok} of ${during.calls} calls succeeded; failures ${JSON.stringify(during.failures)}`);
+  expect(during.wrongContext).toEqual([]);
+  expect(during.notErrors).toEqual([]);
+  expect(during.ok).toBeGreaterThan(0);
+  const after = new AppTraffic(bouncer, FLEET_DB, SCHEMAS, prng(SEED + 2), 0);
+  try {
+    await until(() => after.call(), 'a withTenant call through the restarted PgBouncer succeeds', CONVERGE_MS, 500);
+    const next: boolean[] = [];
+    for (let i = 0; i < 20; i++) next.push(await after.call());
+    expect(next).toEqual(next.map(() => true));
+    expect(after.result().wrongContext).toEqual([]);
+  } finally {
+    await after.stop();
+  }
 
   // Every migration pass ended with a result per target (a lost target is failed, never a crash).
   expect(passes.filter((p) => p.code !== 0 && p.code !== 1)).toEqual([]);

@@ -1,17 +1,25 @@
 /**
  * The chaos fault schedule, shared by the chaos test tier (test/reliability/chaos.test.ts) and the
  * chaos benchmark (bench/chaos-bench.ts): a pool of `tenancy worker` children that records any exit
- * it did not cause, the faults (kill -9 of a worker, PostgreSQL restart, Redis restart,
- * pg_terminate_backend of random client backends) drawn from a seeded PRNG, and the bridge fleet
- * the migration runs over. Nothing here depends on jest.
+ * it did not cause, the faults (kill -9 of a worker, PostgreSQL restart, Redis restart, PgBouncer
+ * restart, pg_terminate_backend of random client backends) drawn from a seeded PRNG, the bridge
+ * fleet the migration runs over, and application traffic (withTenant) to the fleet through
+ * PgBouncer. Nothing here depends on jest.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { types } from 'node:util';
+import type { Pool } from 'pg';
+import { guardedPool } from '../../lib/db/lost-connections';
+import { withTenant } from '../../lib/runtime/with-tenant';
 import type { LifecycleTestbed } from './lifecycle';
+import { PgbouncerProcess } from './pgbouncer';
+import { scramSha256Verifier } from './postgres';
 import { startQueueWorker, type WorkerProcess } from './worker-process';
 
-export type Fault = 'kill-worker' | 'restart-postgres' | 'restart-redis' | 'terminate-backends';
-export const FAULT_KINDS: readonly Fault[] = ['kill-worker', 'restart-postgres', 'restart-redis', 'terminate-backends'];
+export type Fault = 'kill-worker' | 'restart-postgres' | 'restart-redis' | 'restart-pgbouncer' | 'terminate-backends';
+export const FAULT_KINDS: readonly Fault[] = ['kill-worker', 'restart-postgres', 'restart-redis', 'restart-pgbouncer', 'terminate-backends'];
 
 /** Short locks, so that a killed worker's job is taken over quickly (production: 30 s each). */
 export const CHAOS_WORKER_ENV: NodeJS.ProcessEnv = { TENANCY_QUEUE_LOCK_MS: '5000', TENANCY_LOCK_TTL_MS: '8000' };
@@ -91,7 +99,7 @@ export class WorkerPool {
 }
 
 /** Injects one fault for real; returns what it did, for the log. */
-export async function injectFault(fault: Fault, random: () => number, bed: LifecycleTestbed, workers: WorkerPool): Promise<string> {
+export async function injectFault(fault: Fault, random: () => number, bed: LifecycleTestbed, workers: WorkerPool, bouncer?: PgbouncerProcess): Promise<string> {
   switch (fault) {
     case 'kill-worker':
       return workers.killOne(random);
@@ -101,6 +109,10 @@ export async function injectFault(fault: Fault, random: () => number, bed: Lifec
     case 'restart-redis':
       await bed.redis.restart();
       return 'restarted';
+    case 'restart-pgbouncer':
+      if (!bouncer) throw new Error('restart-pgbouncer: no PgBouncer in this schedule');
+      await bouncer.restart();
+      return `restarted (pid ${bouncer.pid})`;
     case 'terminate-backends': {
       const backends = await bed.pg.query<{ pid: number; usename: string; application_name: string }>(
         `SELECT pid, usename, application_name FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() ORDER BY pid`);
@@ -114,6 +126,8 @@ export async function injectFault(fault: Fault, random: () => number, bed: Lifec
 export interface FaultScheduleOptions {
   readonly bed: LifecycleTestbed;
   readonly workers: WorkerPool;
+  /** The PgBouncer to restart among the faults. @default none: no restart-pgbouncer fault */
+  readonly bouncer?: PgbouncerProcess;
   readonly random: () => number;
   /** At most this many faults. */
   readonly faults: number;
@@ -123,14 +137,24 @@ export interface FaultScheduleOptions {
   readonly onFault?: (index: number, fault: Fault, outcome: string) => unknown;
 }
 
-/** Random faults, 0.5–3 s apart (pacing, not synchronisation); resolves with the number injected. */
+/**
+ * Random faults, 0.5–3 s apart (pacing, not synchronisation); resolves with the number injected.
+ * The first faults are every kind once, in a seeded random order, so that a run of at least as
+ * many faults as kinds exercises each; the rest are drawn at random.
+ */
 export async function runFaultSchedule(options: FaultScheduleOptions): Promise<number> {
   let injected = 0;
+  const kinds = options.bouncer ? FAULT_KINDS : FAULT_KINDS.filter((k) => k !== 'restart-pgbouncer');
+  const eachOnce = [...kinds];
+  for (let i = eachOnce.length - 1; i > 0; i--) {
+    const j = Math.floor(options.random() * (i + 1));
+    [eachOnce[i], eachOnce[j]] = [eachOnce[j], eachOnce[i]];
+  }
   for (let i = 1; i <= options.faults; i++) {
     await new Promise((resolve) => setTimeout(resolve, 500 + Math.floor(options.random() * 2_500)));
     if (options.done?.()) break;
-    const fault = FAULT_KINDS[Math.floor(options.random() * FAULT_KINDS.length)];
-    const outcome = await injectFault(fault, options.random, options.bed, options.workers);
+    const fault = eachOnce[i - 1] ?? kinds[Math.floor(options.random() * kinds.length)];
+    const outcome = await injectFault(fault, options.random, options.bed, options.workers, options.bouncer);
     injected++;
     await options.onFault?.(i, fault, outcome);
   }
@@ -160,4 +184,97 @@ export async function createFleet(bed: LifecycleTestbed, dir: string, database: 
     targets: fleetSchemas(schemas).map((_, i) => ({ kind: 'bridge', slug: fleetSlug(i), connection: 'fleet' })),
   }));
   return { migrations, targets };
+}
+
+/** The fleet's application role, reaching its schemas through PgBouncer (transaction mode). */
+const FLEET_APP = { user: 'fleet_app', password: 'fleet-app-pw' };
+const FLEET_BOUNCER_ADMIN = { user: 'fleet_bouncer_admin', password: 'fleet-bouncer-admin-pw' };
+
+/**
+ * PgBouncer in transaction mode in front of the fleet database `database`, as an application's
+ * connection pooler: role `fleet_app` (USAGE on the fleet's schemas, nothing else), SCRAM through
+ * PgBouncer's userlist, TLS to the server. Stop it (or let the testbed's teardown) when done.
+ */
+export async function startFleetBouncer(bed: LifecycleTestbed, database: string, schemas: number): Promise<PgbouncerProcess> {
+  await bed.pg.createRole(FLEET_APP.user, { password: FLEET_APP.password });
+  await bed.pg.query(`GRANT USAGE ON SCHEMA ${fleetSchemas(schemas).join(', ')} TO ${FLEET_APP.user}`, [], database);
+  return PgbouncerProcess.start({
+    settings: { host: bed.pg.host, port: bed.pg.port, dbname: database, serverTlsCaFile: bed.pg.tls!.caFile, defaultPoolSize: 4, maxClientConn: 50, adminUsers: [FLEET_BOUNCER_ADMIN.user] },
+    users: [{ name: FLEET_APP.user, secret: await bed.pg.storedPassword(FLEET_APP.user) }, { name: FLEET_BOUNCER_ADMIN.user, secret: scramSha256Verifier(FLEET_BOUNCER_ADMIN.password) }],
+  });
+}
+
+/** What the application traffic saw: calls that succeeded, failures by message shape, context violations. */
+export interface AppTrafficResult {
+  readonly calls: number;
+  readonly ok: number;
+  /** Failed calls, counted by their error's name and message with numbers removed. */
+  readonly failures: Record<string, number>;
+  /** A call that ran with another tenant's search_path: must never happen. */
+  readonly wrongContext: readonly string[];
+  /** A failure that was not an Error object (a library bug). */
+  readonly notErrors: readonly string[];
+}
+
+/**
+ * An application using the library: `concurrency` loops of withTenant calls on random fleet
+ * tenants through PgBouncer (a guarded pg.Pool, as the router uses), each checking that it runs
+ * in its own tenant's schema. A fault fails calls; it must never crash this process, run a call
+ * in another tenant's context, or keep the pool from recovering. stop() ends the loops.
+ */
+export class AppTraffic {
+  private readonly pool: Pool;
+  private readonly tenants: { id: string; slug: string; schema: string }[];
+  private running = true;
+  private readonly loops: Promise<void>[] = [];
+  private calls = 0;
+  private ok = 0;
+  private readonly failures: Record<string, number> = {};
+  private readonly wrongContext: string[] = [];
+  private readonly notErrors: string[] = [];
+
+  constructor(bouncer: PgbouncerProcess, database: string, schemas: number, private readonly random: () => number, concurrency = 2) {
+    this.pool = guardedPool({ ...bouncer.clientConfig({ ...FLEET_APP, database }), max: Math.max(1, concurrency), connectionTimeoutMillis: 10_000 });
+    this.tenants = fleetSchemas(schemas).map((schema, i) => ({ id: randomUUID(), slug: fleetSlug(i), schema }));
+    for (let i = 0; i < concurrency; i++) this.loops.push(this.loop());
+  }
+
+  /** One call on a random tenant; resolves true if it succeeded (failures are recorded, never thrown). */
+  async call(): Promise<boolean> {
+    const tenant = this.tenants[Math.floor(this.random() * this.tenants.length)];
+    this.calls++;
+    try {
+      const schema = await withTenant(this.pool, { model: 'bridge', id: tenant.id, slug: tenant.slug }, async (c) =>
+        (await c.query<{ schema: string }>('SELECT current_schema() AS schema')).rows[0].schema);
+      if (schema !== tenant.schema) this.wrongContext.push(`${tenant.slug} ran in ${schema}`);
+      this.ok++;
+      return true;
+    } catch (e) {
+      // isNativeError, not instanceof: under jest, errors made by Node's core come from another realm.
+      const isError = types.isNativeError(e);
+      if (!isError) this.notErrors.push(String(e));
+      const key = isError ? `${e.name}: ${e.message.replace(/\d+/g, 'N').slice(0, 160)}` : 'not an Error';
+      this.failures[key] = (this.failures[key] ?? 0) + 1;
+      return false;
+    }
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      // A failed call is retried after a pause, as a client retries a failed request (pacing, not synchronisation).
+      if (!(await this.call())) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  result(): AppTrafficResult {
+    return { calls: this.calls, ok: this.ok, failures: { ...this.failures }, wrongContext: [...this.wrongContext], notErrors: [...this.notErrors] };
+  }
+
+  /** Ends the loops (each finishes its call in flight) and the pool. */
+  async stop(): Promise<AppTrafficResult> {
+    this.running = false;
+    await Promise.all(this.loops);
+    await this.pool.end();
+    return this.result();
+  }
 }
