@@ -140,7 +140,8 @@ describe('no test-only fault hook in production code', () => {
   test('no file under lib/ or bin/ reads an environment variable whose name contains FAULT', () => {
     const readers = files(join(repoRoot(), 'lib')).concat(files(join(repoRoot(), 'bin'))).flatMap((file) => {
       const text = readFileSync(file, 'utf8');
-      const hits = [...text.matchAll(/\benv\s*(?:\.\s*|\[\s*['"`])([A-Za-z0-9_]*FAULT[A-Za-z0-9_]*)/gi), ...text.matchAll(/['"`]([A-Z0-9_]*FAULT_[A-Z0-9_]*)['"`]/g)];
+      // FAULT as a word of the name (TENANCY_FAULT_…, INJECT_FAULT), not inside one (AWS_DEFAULT_REGION).
+      const hits = [...text.matchAll(/\benv\s*(?:\.\s*|\[\s*['"`])((?:[A-Za-z0-9]+_)*FAULTS?(?:_[A-Za-z0-9_]*)?)\b/gi), ...text.matchAll(/['"`]((?:[A-Z0-9]+_)*FAULTS?_[A-Z0-9_]*)['"`]/g)];
       return hits.map((m) => `${file.slice(repoRoot().length + 1)}: ${m[1]}`);
     });
     expect(readers).toEqual([]);
