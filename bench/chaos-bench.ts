@@ -1,7 +1,7 @@
 // `npm run bench:chaos`: what the fault schedule of the chaos tier costs. Onboarding throughput
 // (tenants/s from request to `active`) and fleet-migration wall time, each measured WITHOUT and
 // WITH the seeded fault schedule of test/reliability/chaos.test.ts (kill -9 of workers,
-// PostgreSQL restart, Redis restart, pg_terminate_backend; test/support/chaos.ts), in the same
+// PostgreSQL restart, Redis restart, pg_terminate_backend; test/support/chaos.ts; not the PgBouncer restart: no application traffic runs here), in the same
 // run, the order alternating by round; plus the check that nothing was lost. Written to
 // docs/BENCHMARKS.md (section "chaos").
 //
