@@ -96,6 +96,8 @@ export function registerWorkerCommand(program: Command, io: MigrateCommandIo = d
         process.exitCode = codes[result.outcome] ?? 1;
         return;
       }
+      // The first job's synthesis finds a child with cdktf already loaded.
+      (await import('../onboarding/synthesize-in-child')).prewarmSynthesisChild();
       const worker = startLifecycleWorker(services, {
         concurrency: options.concurrency,
         lockDurationMs: lockMs,
