@@ -5,6 +5,8 @@ export interface StoredResponse {
   readonly status: number;
   readonly body: string;
   readonly requestId: string;
+  /** Extra headers of an error response (e.g. stripe-should-retry), replayed with it. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 interface Entry {

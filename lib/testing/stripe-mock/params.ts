@@ -14,6 +14,8 @@ export type ParamSpec =
   | { readonly kind: 'integer'; readonly min?: number; readonly max?: number; readonly emptyable?: boolean }
   | { readonly kind: 'boolean' }
   | { readonly kind: 'metadata' }
+  /** A map of string values under any keys (a meter event's `payload`). */
+  | { readonly kind: 'hash'; readonly maxKeyLength?: number; readonly maxValueLength?: number }
   | { readonly kind: 'object'; readonly fields: Fields; readonly emptyable?: boolean }
   | { readonly kind: 'array'; readonly of: ParamSpec; readonly maxItems?: number; readonly emptyable?: boolean }
   /** 'now' or a Unix timestamp (trial_end). */
@@ -32,6 +34,7 @@ export const p = {
   int: (options: { min?: number; max?: number; emptyable?: boolean } = {}): ParamSpec => ({ kind: 'integer', ...options }),
   bool: (): ParamSpec => ({ kind: 'boolean' }),
   metadata: (): ParamSpec => ({ kind: 'metadata' }),
+  hash: (options: { maxKeyLength?: number; maxValueLength?: number } = {}): ParamSpec => ({ kind: 'hash', ...options }),
   obj: (fields: Fields, options: { emptyable?: boolean } = {}): ParamSpec => ({ kind: 'object', fields, ...options }),
   arr: (of: ParamSpec, options: { maxItems?: number; emptyable?: boolean } = {}): ParamSpec => ({ kind: 'array', of, ...options }),
   nowOrTimestamp: (): ParamSpec => ({ kind: 'now-or-timestamp' }),
@@ -114,6 +117,18 @@ function validateValue(value: FormValue, spec: ParamSpec, path: readonly (string
         if (k.length > 40) throw apiErrors.invalid(`Metadata key ${JSON.stringify(k)} is too long: keys can be at most 40 characters.`, { param: paramName([...path, k]) });
         if (v.length > 500) throw apiErrors.invalid(`Metadata value for key ${JSON.stringify(k)} is too long: values can be at most 500 characters.`, { param: paramName([...path, k]) });
         out[k] = v === '' ? null : v;
+      }
+      return out;
+    }
+    case 'hash': {
+      if (typeof value === 'string' || Array.isArray(value)) throw apiErrors.invalid('Invalid object', { param: name });
+      const out: Record<string, string> = {};
+      for (const [k, v] of Object.entries(value)) {
+        const at = paramName([...path, k]);
+        if (typeof v !== 'string') throw apiErrors.invalid(`Invalid string: ${JSON.stringify(v)}`, { param: at });
+        if (spec.maxKeyLength !== undefined && k.length > spec.maxKeyLength) throw apiErrors.invalid(`Invalid key: ${k.slice(0, 20)}...; keys can be at most ${spec.maxKeyLength} characters`, { param: at });
+        if (spec.maxValueLength !== undefined && v.length > spec.maxValueLength) throw apiErrors.invalid(`Invalid string: ${v.slice(0, 20)}...; must be at most ${spec.maxValueLength} characters`, { param: at });
+        out[k] = v;
       }
       return out;
     }

@@ -18,5 +18,6 @@ export interface Route {
   readonly method: 'GET' | 'POST' | 'DELETE';
   readonly path: string;
   readonly fields: Fields;
-  handle(ctx: HandlerContext): Record<string, unknown>;
+  /** May be async (the webhook test hooks answer once their deliveries did). */
+  handle(ctx: HandlerContext): Record<string, unknown> | Promise<Record<string, unknown>>;
 }

@@ -10,6 +10,10 @@ import { catalogRoutes } from './resources/catalog';
 import { checkoutRoutes, completeCheckoutSession, renderCheckoutSession } from './resources/checkout';
 import { customerRoutes } from './resources/customers';
 import { invoiceRoutes } from './resources/invoices';
+import { advancePeriod, billingCycleRoutes } from './resources/billing-cycle';
+import { renderWebhookEndpoint, webhookEndpointRoutes } from './resources/webhook-endpoints';
+import { WebhookDispatcher, webhookMockRoutes, type DeliveryAttempt, type WebhookDeliveryOptions } from './webhooks';
+import { meterEventsOf, meterRoutes } from './resources/meters';
 import { renderSubscription, renderSubscriptionItem, subscriptionRoutes } from './resources/subscriptions';
 import type { Route } from './route';
 import { MockAccount, type StripeObject } from './store';
@@ -30,6 +34,8 @@ export interface StripeMockServerOptions {
    * pending promise to hold a request in flight (a second request with the key then gets 409).
    */
   readonly beforeExecute?: (request: MockRequest) => void | Promise<void>;
+  /** Webhook retries (schedule on the server clock), attempt timeout, polling (see webhooks.ts). */
+  readonly webhooks?: WebhookDeliveryOptions;
 }
 
 /** A request as the server saw it (parameters as decoded, before validation). */
@@ -82,6 +88,8 @@ export class StripeMockServer {
   readonly clock: MockClock;
   /** Every request, in order (for asserting what a client sent). */
   readonly requests: MockRequestRecord[] = [];
+  /** Signed webhook delivery of every account's events, with retries and test hooks (webhooks.ts). */
+  readonly webhooks: WebhookDispatcher;
   private readonly accounts = new Map<string, MockAccount>();
   private readonly idempotency = new IdempotencyStore();
   private readonly routes: readonly CompiledRoute[];
@@ -95,7 +103,8 @@ export class StripeMockServer {
     clock: MockClock,
   ) {
     this.clock = clock;
-    this.routes = [...catalogRoutes, ...customerRoutes, ...subscriptionRoutes, ...invoiceRoutes, ...checkoutRoutes, ...mockRoutes].map((route) => ({
+    this.webhooks = new WebhookDispatcher(clock, options.webhooks);
+    this.routes = [...catalogRoutes, ...customerRoutes, ...subscriptionRoutes, ...invoiceRoutes, ...checkoutRoutes, ...meterRoutes, ...webhookEndpointRoutes, ...billingCycleRoutes, ...webhookMockRoutes(this.webhooks), ...mockRoutes].map((route) => ({
       route,
       pattern: new RegExp(`^${route.path.replace(/:id/g, '([^/]+)')}$`),
     }));
@@ -132,9 +141,12 @@ export class StripeMockServer {
     if (!account) {
       account = new MockAccount(
         apiKey,
-        { subscription: renderSubscription, subscription_item: renderSubscriptionItem, 'checkout.session': renderCheckoutSession },
+        { subscription: renderSubscription, subscription_item: renderSubscriptionItem, 'checkout.session': renderCheckoutSession, webhook_endpoint: renderWebhookEndpoint },
         this.options.searchLagSeconds ?? 0,
+        MOCK_API_VERSION,
       );
+      const created = account;
+      account.onEvent = (event) => this.webhooks.dispatch(created, event);
       this.accounts.set(apiKey, account);
     }
     return account;
@@ -146,15 +158,37 @@ export class StripeMockServer {
     return account.all(object).map((o: StripeObject) => account.render(o));
   }
 
+  /** Every meter event the account accepted, in arrival order, as the API returned it (refused and deduplicated ones are not in it). */
+  meterEvents(apiKey: string): Record<string, any>[] {
+    return meterEventsOf(this.account(apiKey));
+  }
+
   /** Stands in for the customer paying on the Checkout page (see resources/checkout.ts). */
   completeCheckoutSession(apiKey: string, sessionId: string, options: { paymentMethod?: string } = {}): Record<string, any> {
     const account = this.account(apiKey);
     return account.render(completeCheckoutSession(account, sessionId, { ...options, now: this.clock.now() }));
   }
 
+  /** Stands in for the subscription's period ending: renewal invoice, charge, events (resources/billing-cycle.ts). */
+  advanceSubscriptionPeriod(apiKey: string, subscriptionId: string, options: { failPayment?: boolean } = {}): Record<string, any> {
+    const account = this.account(apiKey);
+    return account.render(advancePeriod(account, subscriptionId, options.failPayment === true, this.clock.now()));
+  }
+
+  /** Every event of an account, oldest first. */
+  events(apiKey: string): Record<string, any>[] {
+    return this.objects(apiKey, 'event').reverse();
+  }
+
+  /** Delivers events (again) now, one after the other in this order; resolves with the attempts. */
+  deliverEvents(apiKey: string, eventIds: readonly string[], endpointId?: string): Promise<DeliveryAttempt[]> {
+    return this.webhooks.deliverInOrder(this.account(apiKey), eventIds, endpointId);
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.webhooks.close();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
@@ -197,14 +231,14 @@ export class StripeMockServer {
         const outcome = this.idempotency.begin(apiKey, idempotencyKey, `${method} ${url.pathname}`, stableJson(params), this.clock.now());
         if (outcome.kind === 'replay') {
           this.log(request, requestId, outcome.response.status, true);
-          return send(res, outcome.response.status, outcome.response.body, { ...base, 'idempotent-replayed': 'true', 'original-request': outcome.response.requestId });
+          return send(res, outcome.response.status, outcome.response.body, { ...base, ...outcome.response.headers, 'idempotent-replayed': 'true', 'original-request': outcome.response.requestId });
         }
       }
       let response: StoredResponse;
       try {
         await this.options.beforeExecute?.(request);
         const validated = validateParams(params, match.route.fields);
-        response = this.execute(match.route, account, validated, match.id, requestId);
+        response = await this.execute(match.route, account, validated, match.id, requestId);
       } catch (e) {
         // Nothing executed (invalid parameters, a failed hold): the key stays free for a retry.
         if (idempotencyKey !== undefined) this.idempotency.abandon(apiKey, idempotencyKey);
@@ -212,7 +246,7 @@ export class StripeMockServer {
       }
       if (idempotencyKey !== undefined) this.idempotency.finish(apiKey, idempotencyKey, response);
       this.log(request, requestId, response.status, false);
-      send(res, response.status, response.body, base);
+      send(res, response.status, response.body, { ...base, ...response.headers });
     } catch (e) {
       const error = e instanceof StripeApiError ? e : new StripeApiError(500, { type: 'api_error', message: `stripe-mock-server internal error: ${(e as Error).message}` });
       this.log({ method, path: url.pathname, apiKey, idempotencyKey, params }, requestId, error.statusCode, false);
@@ -225,13 +259,13 @@ export class StripeMockServer {
   }
 
   /** Runs an endpoint; an error raised while it executes is its (saved, replayable) response. */
-  private execute(route: Route, account: MockAccount, params: Record<string, any>, id: string, requestId: string): StoredResponse {
+  private async execute(route: Route, account: MockAccount, params: Record<string, any>, id: string, requestId: string): Promise<StoredResponse> {
     try {
-      const out = route.handle({ account, params, id, now: this.clock.now(), baseUrl: this.url });
+      const out = await route.handle({ account, params, id, now: this.clock.now(), baseUrl: this.url });
       return { status: 200, body: JSON.stringify(account.expand(out, params.expand), null, 2), requestId };
     } catch (e) {
       const error = e instanceof StripeApiError ? e : new StripeApiError(500, { type: 'api_error', message: `stripe-mock-server internal error: ${(e as Error).message}` });
-      return { status: error.statusCode, body: JSON.stringify(error.toJSON(), null, 2), requestId };
+      return { status: error.statusCode, body: JSON.stringify(error.toJSON(), null, 2), requestId, headers: error.headers };
     }
   }
 

@@ -1,4 +1,5 @@
 import { apiErrors } from './errors';
+import { newId } from './ids';
 import type { Params } from './params';
 
 /** A stored API object, in the JSON shape Stripe returns (API version 2026-10-28.endive). */
@@ -21,11 +22,15 @@ export class MockAccount {
   private sequence = 0;
   /** Payment methods that decline every charge (pm_card_chargeDeclined). Never rendered. */
   readonly decliningPaymentMethods = new Set<string>();
+  /** Sees every event the account emits (the server delivers them to webhook endpoints: webhooks.ts). */
+  onEvent?: (event: StripeObject) => void;
 
   constructor(
     readonly apiKey: string,
     private readonly renderers: Readonly<Record<string, Renderer>>,
     private readonly searchLagSeconds: number,
+    /** The Stripe-Version of events' payloads (the server's). */
+    private readonly apiVersion = '2026-10-28.endive',
   ) {}
 
   /** Stores a new object; it becomes searchable after the server's search lag. */
@@ -41,6 +46,30 @@ export class MockAccount {
    * objects lag (real search may briefly still match old values).
    */
   touch(_obj: StripeObject, _now: number): void {}
+
+  /**
+   * Records an event (`evt_…`, retrievable at /v1/events) with a snapshot of `obj` as the API
+   * renders it now, and hands it to {@link onEvent}. `previous` holds the changed fields' old
+   * values (`data.previous_attributes` of `*.updated` events).
+   */
+  emit(type: string, obj: StripeObject, now: number, previous?: Record<string, unknown>): StripeObject {
+    const event = this.add<StripeObject>(
+      {
+        id: newId('evt', 24),
+        object: 'event',
+        api_version: this.apiVersion,
+        created: now,
+        data: { object: this.render(obj), ...(previous ? { previous_attributes: previous } : {}) },
+        livemode: false,
+        pending_webhooks: 0,
+        request: { id: null, idempotency_key: null },
+        type,
+      },
+      now,
+    );
+    this.onEvent?.(event);
+    return event;
+  }
 
   get(id: string, object?: string): StripeObject | undefined {
     const o = this.objects.get(id);
@@ -130,4 +159,16 @@ export function mergeMetadata(current: Record<string, string>, update: Record<st
 /** Metadata for a new object (unset keys dropped). */
 export function newMetadata(update: Record<string, string | null> | null | undefined): Record<string, string> {
   return mergeMetadata({}, update);
+}
+
+/**
+ * The old values of the top-level fields that differ between two renderings of an object: an
+ * `*.updated` event's `data.previous_attributes`.
+ */
+export function previousAttributes(before: Record<string, unknown>, after: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    if (JSON.stringify(before[key]) !== JSON.stringify(after[key])) out[key] = before[key] ?? null;
+  }
+  return out;
 }

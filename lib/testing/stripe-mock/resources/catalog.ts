@@ -3,8 +3,9 @@ import { newId } from '../ids';
 import { exclusive, p, type Params } from '../params';
 import type { HandlerContext, Route } from '../route';
 import { mergeMetadata, newMetadata, type MockAccount, type StripeObject } from '../store';
+import { requireActiveMeter } from './meters';
 
-/** Products and prices: create, retrieve, update, list (prices by lookup_keys). */
+/** Products and prices: create, retrieve, update, list (prices by lookup_keys); metered prices on a Billing Meter (meters.ts). */
 
 const CURRENCIES = ['usd', 'eur', 'gbp', 'cad', 'aud', 'nzd', 'chf', 'sek', 'nok', 'dkk', 'pln', 'czk', 'jpy', 'sgd', 'hkd', 'inr', 'brl', 'mxn'];
 const INTERVALS = ['day', 'week', 'month', 'year'];
@@ -15,6 +16,11 @@ export const currency = () => p.str({ check: checkCurrency });
 
 function checkCurrency(value: string, param: string): void {
   if (!CURRENCIES.includes(value.toLowerCase())) throw apiErrors.invalid(`Invalid currency: ${value}. Stripe-mock-server supports: ${CURRENCIES.join(', ')}.`, { param });
+}
+
+/** Stripe: a non-negative decimal amount in the currency's minor unit, at most 12 decimal places. */
+function checkDecimalAmount(value: string, param: string): void {
+  if (!/^\d+(\.\d{1,12})?$/.test(value)) throw apiErrors.invalid(`Invalid decimal: ${value}`, { param });
 }
 
 export function requirePrice(account: MockAccount, id: string, param: string): StripeObject {
@@ -77,12 +83,21 @@ function createPrice({ account, params, now }: HandlerContext): Record<string, u
   exclusive(params, ['product', 'product_data']);
   if (params.product === undefined && params.product_data === undefined) throw apiErrors.parameterMissing('product');
   if ((params.billing_scheme ?? 'per_unit') !== 'per_unit') throw apiErrors.notImplemented('billing_scheme=tiered', 'billing_scheme');
-  if (params.unit_amount === undefined) throw apiErrors.parameterMissing('unit_amount');
+  exclusive(params, ['unit_amount', 'unit_amount_decimal']);
+  if (params.unit_amount === undefined && params.unit_amount_decimal === undefined) throw apiErrors.parameterMissing('unit_amount');
   const recurring = params.recurring;
+  // A fractional amount (e.g. 0.01 cents per API call) leaves unit_amount null, as Stripe does; the
+  // invoice math here needs whole cents, so only metered prices (never charged here) may have one.
+  const decimal: string = params.unit_amount_decimal ?? String(params.unit_amount);
+  const whole = /^\d+(\.0*)?$/.test(decimal) ? Math.trunc(Number(decimal)) : null;
+  if (whole === null && recurring?.usage_type !== 'metered') throw apiErrors.notImplemented('a fractional unit_amount_decimal on a price that is not metered', 'unit_amount_decimal');
   if (recurring) {
     const count = recurring.interval_count ?? 1;
     if (count > MAX_INTERVAL_COUNT[recurring.interval]) throw apiErrors.invalid('The maximum billing interval is one year (1 year, 12 months, 52 weeks or 365 days).', { param: 'recurring[interval_count]' });
-    if (recurring.usage_type === 'metered') throw apiErrors.notImplemented('metered prices (recurring[usage_type]=metered)', 'recurring[usage_type]');
+    // Since 2025-03-31.basil a metered price is billed from a Billing Meter, and only a metered one has one.
+    if (recurring.usage_type === 'metered' && recurring.meter === undefined) throw apiErrors.invalid('A metered price (recurring[usage_type]=metered) must name the Billing Meter that measures its usage in recurring[meter].', { code: 'parameter_missing', param: 'recurring[meter]' });
+    if (recurring.usage_type !== 'metered' && recurring.meter !== undefined) throw apiErrors.invalid('recurring[meter] can only be set when recurring[usage_type] is metered.', { param: 'recurring[meter]' });
+    if (recurring.meter !== undefined) requireActiveMeter(account, recurring.meter, 'recurring[meter]');
   }
   const product = params.product !== undefined ? requireProduct(account, params.product, 'product') : undefined;
   const lookupKey: string | undefined = params.lookup_key;
@@ -107,14 +122,14 @@ function createPrice({ account, params, now }: HandlerContext): Record<string, u
       nickname: params.nickname ?? null,
       product: productId,
       recurring: recurring
-        ? { interval: recurring.interval, interval_count: recurring.interval_count ?? 1, meter: null, trial_period_days: recurring.trial_period_days ?? null, usage_type: 'licensed' }
+        ? { interval: recurring.interval, interval_count: recurring.interval_count ?? 1, meter: recurring.meter ?? null, trial_period_days: recurring.trial_period_days ?? null, usage_type: recurring.usage_type ?? 'licensed' }
         : null,
       tax_behavior: params.tax_behavior ?? 'unspecified',
       tiers_mode: null,
       transform_quantity: null,
       type: recurring ? 'recurring' : 'one_time',
-      unit_amount: params.unit_amount,
-      unit_amount_decimal: String(params.unit_amount),
+      unit_amount: whole,
+      unit_amount_decimal: decimal,
     },
     now,
   );
@@ -148,7 +163,8 @@ function listPrices({ account, params }: HandlerContext): Record<string, unknown
       (params.type === undefined || pr.type === params.type) &&
       (keys === undefined || keys.includes(pr.lookup_key)) &&
       (params.recurring?.interval === undefined || pr.recurring?.interval === params.recurring.interval) &&
-      (params.recurring?.usage_type === undefined || pr.recurring?.usage_type === params.recurring.usage_type),
+      (params.recurring?.usage_type === undefined || pr.recurring?.usage_type === params.recurring.usage_type) &&
+      (params.recurring?.meter === undefined || pr.recurring?.meter === params.recurring.meter),
   );
   return account.list(items, params, '/v1/prices', 'price');
 }
@@ -201,7 +217,8 @@ export const catalogRoutes: readonly Route[] = [
       product: p.str(),
       product_data: p.obj({ name: p.req(p.str({ maxLength: 250 })), active: p.bool(), id: p.str(), metadata: p.metadata(), statement_descriptor: p.str({ maxLength: 22 }), unit_label: p.str({ maxLength: 12 }), ...p.unsupported('tax_code', 'tax_details') }),
       unit_amount: p.int({ min: 0 }),
-      recurring: p.obj({ interval: p.req(p.oneOf(INTERVALS)), interval_count: p.int({ min: 1 }), usage_type: p.oneOf(['licensed', 'metered']), trial_period_days: p.int({ min: 0, max: 730 }), ...p.unsupported('meter') }),
+      unit_amount_decimal: p.str({ check: checkDecimalAmount }),
+      recurring: p.obj({ interval: p.req(p.oneOf(INTERVALS)), interval_count: p.int({ min: 1 }), usage_type: p.oneOf(['licensed', 'metered']), meter: p.str(), trial_period_days: p.int({ min: 0, max: 730 }) }),
       lookup_key: p.str({ maxLength: 200 }),
       transfer_lookup_key: p.bool(),
       metadata: p.metadata(),
@@ -210,7 +227,7 @@ export const catalogRoutes: readonly Route[] = [
       tax_behavior: p.oneOf(['exclusive', 'inclusive', 'unspecified']),
       billing_scheme: p.oneOf(['per_unit', 'tiered']),
       expand: p.expand(),
-      ...p.unsupported('currency_options', 'custom_unit_amount', 'tiers', 'tiers_mode', 'transform_quantity', 'unit_amount_decimal'),
+      ...p.unsupported('currency_options', 'custom_unit_amount', 'tiers', 'tiers_mode', 'transform_quantity'),
     },
     handle: createPrice,
   },
@@ -234,7 +251,7 @@ export const catalogRoutes: readonly Route[] = [
       product: p.str(),
       type: p.oneOf(['one_time', 'recurring']),
       lookup_keys: p.arr(p.str({ maxLength: 200 }), { maxItems: 10 }),
-      recurring: p.obj({ interval: p.oneOf(INTERVALS), usage_type: p.oneOf(['licensed', 'metered']), ...p.unsupported('meter') }),
+      recurring: p.obj({ interval: p.oneOf(INTERVALS), usage_type: p.oneOf(['licensed', 'metered']), meter: p.str() }),
       expand: p.expand(),
       ...p.pagination(),
       ...p.unsupported('created'),

@@ -6,10 +6,11 @@ import type { MockAccount, StripeObject } from '../store';
 import { newMetadata } from '../store';
 import { requirePrice } from './catalog';
 import { attachPaymentMethod, requireCustomer } from './customers';
-import { createSubscription } from './subscriptions';
+import { createSubscription, itemQuantity } from './subscriptions';
 
 /**
- * Checkout Sessions in `subscription` mode: create (line items of recurring prices, success
+ * Checkout Sessions in `subscription` mode (and `payment` mode: one-time prices, paid at once on
+ * completion, e.g. a credit top-up): create (line items of recurring prices, success
  * and cancel URLs, customer, subscription_data with metadata and trial_period_days), retrieve,
  * list, expire. Its `url` points at this server. Nobody pays here, so
  * {@link completeCheckoutSession} (and `POST /_mock/checkout/sessions/:id/complete`) stands in for
@@ -39,6 +40,14 @@ export function completeCheckoutSession(account: MockAccount, id: string, option
   if (session.status !== 'open') throw apiErrors.invalid(`Checkout Session ${id} is ${session.status}, not open.`, { param: 'session' });
   const customer = requireCustomer(account, session.customer, 'customer');
   const pm = attachPaymentMethod(account, options.paymentMethod ?? 'pm_card_visa', customer, 'payment_method', options.now);
+  if (session.mode === 'payment') {
+    // A one-time payment: charged at once (a declining card fails here, the session stays open).
+    if (account.decliningPaymentMethods.has(pm.id)) throw apiErrors.cardDeclined();
+    Object.assign(session, { status: 'complete', payment_status: 'paid', payment_intent: newId('pi'), url: null });
+    account.touch(session, options.now);
+    account.emit('checkout.session.completed', session, options.now);
+    return session;
+  }
   const data = session._subscription_data as { metadata?: Record<string, string>; trial_period_days?: number; description?: string };
   const sub = createSubscription(
     account,
@@ -62,6 +71,7 @@ export function completeCheckoutSession(account: MockAccount, id: string, option
     url: null,
   });
   account.touch(session, options.now);
+  account.emit('checkout.session.completed', session, options.now);
   return session;
 }
 
@@ -122,7 +132,8 @@ export const checkoutRoutes: readonly Route[] = [
     },
     handle: ({ account, params, now, baseUrl }) => {
       exclusive(params, ['customer', 'customer_email']);
-      if (params.mode !== 'subscription') throw apiErrors.notImplemented(`Checkout Sessions in ${params.mode} mode`, 'mode');
+      if (params.mode === 'setup') throw apiErrors.notImplemented(`Checkout Sessions in ${params.mode} mode`, 'mode');
+      if (params.mode === 'payment' && params.subscription_data !== undefined) throw apiErrors.invalid('You can not pass `subscription_data` in `payment` mode.', { param: 'subscription_data' });
       if ((params.ui_mode ?? 'hosted_page') !== 'hosted_page') throw apiErrors.notImplemented(`ui_mode=${params.ui_mode}`, 'ui_mode');
       if (params.customer === undefined) throw apiErrors.notImplemented('Checkout Sessions without an existing customer', 'customer');
       const customer = requireCustomer(account, params.customer, 'customer');
@@ -130,12 +141,17 @@ export const checkoutRoutes: readonly Route[] = [
       if (lineItems.length === 0) throw apiErrors.parameterMissing('line_items');
       const prices = lineItems.map((li, i) => {
         if (li.price === undefined) throw apiErrors.parameterMissing(`line_items[${i}][price]`);
-        if (li.quantity === undefined) throw apiErrors.parameterMissing(`line_items[${i}][quantity]`);
         const price = requirePrice(account, li.price, `line_items[${i}][price]`);
+        // A metered price takes no quantity (its usage comes from its meter), every other one needs one.
+        if (price.recurring?.usage_type === 'metered') itemQuantity(price, li.quantity, 0, `line_items[${i}][quantity]`);
+        else if (li.quantity === undefined) throw apiErrors.parameterMissing(`line_items[${i}][quantity]`);
         if (!price.active) throw apiErrors.invalid(`The price ${price.id} is not active.`, { param: `line_items[${i}][price]` });
         return price;
       });
-      if (!prices.some((pr) => pr.type === 'recurring')) {
+      if (params.mode === 'payment' && prices.some((pr) => pr.type === 'recurring')) {
+        throw apiErrors.invalid('You specified `payment` mode but passed a recurring price. Either switch to `subscription` mode or use only one-time prices.', { param: 'line_items' });
+      }
+      if (params.mode === 'subscription' && !prices.some((pr) => pr.type === 'recurring')) {
         throw apiErrors.invalid('You must provide at least one recurring price in `subscription` mode when using prices.', { param: 'line_items' });
       }
       const expiresAt: number = params.expires_at ?? now + DAY;
@@ -143,7 +159,7 @@ export const checkoutRoutes: readonly Route[] = [
         throw apiErrors.invalid('The `expires_at` timestamp must be between 30 minutes and 24 hours from Checkout Session creation.', { param: 'expires_at' });
       }
       const trial = params.subscription_data?.trial_period_days;
-      const firstAmount = trial ? 0 : lineItems.reduce((sum, li, i) => sum + prices[i].unit_amount * li.quantity!, 0);
+      const firstAmount = trial ? 0 : lineItems.reduce((sum, li, i) => sum + prices[i].unit_amount * (li.quantity ?? 0), 0);
       const id = newId('cs_test', 58);
       const session = account.add(
         {
@@ -169,7 +185,7 @@ export const checkoutRoutes: readonly Route[] = [
           livemode: false,
           locale: params.locale ?? null,
           metadata: newMetadata(params.metadata),
-          mode: 'subscription',
+          mode: params.mode,
           payment_intent: null,
           payment_link: null,
           payment_method_collection: params.payment_method_collection ?? 'always',
@@ -199,6 +215,7 @@ export const checkoutRoutes: readonly Route[] = [
       if (session.status !== 'open') throw apiErrors.invalid(`Only Checkout Sessions with a status in ["open"] can be expired. This Checkout Session has a status of "${session.status}".`, { param: 'session' });
       Object.assign(session, { status: 'expired', url: null });
       account.touch(session, now);
+      account.emit('checkout.session.expired', session, now);
       return renderSession(account, session, now);
     },
   },

@@ -53,7 +53,7 @@ export function lineJson(invoiceId: string, spec: LineSpec, id = newId('il')): R
     },
     period: { start: spec.period.start, end: spec.period.end },
     pretax_credit_amounts: [],
-    pricing: { type: 'price_details', price_details: { price: spec.price.id, product: spec.price.product }, unit_amount_decimal: String(spec.price.unit_amount) },
+    pricing: { type: 'price_details', price_details: { price: spec.price.id, product: spec.price.product }, unit_amount_decimal: spec.price.unit_amount_decimal },
     quantity: spec.quantity,
     quantity_decimal: String(spec.quantity),
     subscription: spec.subscription,
@@ -173,7 +173,8 @@ export function prorationLines(account: MockAccount, sub: StripeObject, changes:
   const lines: LineSpec[] = [];
   const qty = (q: number, name: string) => (q === 1 ? name : `${q} × ${name}`);
   for (const c of changes) {
-    if (c.before) {
+    // Metered items are billed for usage in arrears: a change prorates nothing of theirs.
+    if (c.before && c.before.price.recurring.usage_type !== 'metered') {
       const full = c.before.price.unit_amount * c.before.quantity;
       lines.push({
         amount: -prorate(full, start, end, at),
@@ -186,7 +187,7 @@ export function prorationLines(account: MockAccount, sub: StripeObject, changes:
         subscriptionItem: c.itemId,
       });
     }
-    if (c.after) {
+    if (c.after && c.after.price.recurring.usage_type !== 'metered') {
       const full = c.after.price.unit_amount * c.after.quantity;
       lines.push({
         amount: prorate(full, start, end, at),
@@ -223,7 +224,7 @@ export function addPendingInvoiceItems(account: MockAccount, customerId: string,
         net_amount: l.amount,
         parent: { type: 'subscription_details', subscription_details: { subscription: l.subscription, subscription_item: l.subscriptionItem } },
         period: { ...l.period },
-        pricing: { type: 'price_details', price_details: { price: l.price.id, product: l.price.product }, unit_amount_decimal: String(l.price.unit_amount) },
+        pricing: { type: 'price_details', price_details: { price: l.price.id, product: l.price.product }, unit_amount_decimal: l.price.unit_amount_decimal },
         proration: l.proration,
         quantity: l.quantity,
         tax_rates: [],

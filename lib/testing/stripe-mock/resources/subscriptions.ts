@@ -2,7 +2,7 @@ import { apiErrors } from '../errors';
 import { newId } from '../ids';
 import { exclusive, p, type Params } from '../params';
 import type { Route } from '../route';
-import { mergeMetadata, newMetadata, type MockAccount, type StripeObject } from '../store';
+import { mergeMetadata, newMetadata, previousAttributes, type MockAccount, type StripeObject } from '../store';
 import { periodEnd, prorate, formatDate } from './billing-math';
 import { requirePrice } from './catalog';
 import { requireAttachedPaymentMethod, requireCustomer } from './customers';
@@ -76,12 +76,13 @@ export function planItems(account: MockAccount, sub: StripeObject | undefined, i
       }
       const before = next.get(raw.id)!;
       const price = raw.price !== undefined ? checkPrice(account, raw.price, at('price')) : before.price;
-      next.set(raw.id, { itemId: raw.id, price, quantity: raw.quantity ?? before.quantity, metadata: mergeMetadata(before.metadata, raw.metadata) });
+      next.set(raw.id, { itemId: raw.id, price, quantity: itemQuantity(price, raw.quantity, before.price.recurring.usage_type === 'metered' ? 1 : before.quantity, at('quantity')), metadata: mergeMetadata(before.metadata, raw.metadata) });
       return;
     }
     if (raw.deleted) throw apiErrors.parameterMissing(at('id'));
     if (raw.price === undefined) throw apiErrors.parameterMissing(at('price'));
-    next.set(`new:${i}`, { price: checkPrice(account, raw.price, at('price')), quantity: raw.quantity ?? 1, metadata: newMetadata(raw.metadata) });
+    const price = checkPrice(account, raw.price, at('price'));
+    next.set(`new:${i}`, { price, quantity: itemQuantity(price, raw.quantity, 1, at('quantity')), metadata: newMetadata(raw.metadata) });
   });
   const planned = [...next.values()];
   if (planned.length === 0) throw apiErrors.invalid(`A subscription needs at least one item; cancel it instead of deleting all of ${prefix}.`, { param: prefix });
@@ -120,6 +121,17 @@ export function planItems(account: MockAccount, sub: StripeObject | undefined, i
   return { next: planned, changes };
 }
 
+/**
+ * A metered item has no quantity (its usage comes from its meter): Stripe refuses one, and here it
+ * is kept as 0 so that every amount of the item (first invoice, prorations, renewals) is 0: Stripe
+ * bills the meter's usage in arrears, which this server does not invoice.
+ */
+export function itemQuantity(price: StripeObject, given: number | undefined, fallback: number, param: string): number {
+  if (price.recurring?.usage_type !== 'metered') return given ?? fallback;
+  if (given !== undefined) throw apiErrors.invalid(`Quantity should not be specified where usage_type is \`metered\`. Remove quantity from \`${param}\` and try again.`, { param });
+  return 0;
+}
+
 function checkPrice(account: MockAccount, id: string, param: string): StripeObject {
   const price = requirePrice(account, id, param);
   if (!price.active) throw apiErrors.invalid(`The price specified is inactive. This field only accepts active prices.`, { param });
@@ -128,7 +140,7 @@ function checkPrice(account: MockAccount, id: string, param: string): StripeObje
 }
 
 /** Which payment method pays a subscription's invoices: its own default, else the customer's. */
-function payingMethod(sub: { default_payment_method: string | null }, customer: StripeObject): string | null {
+export function payingMethod(sub: { default_payment_method: string | null }, customer: StripeObject): string | null {
   return sub.default_payment_method ?? customer.invoice_settings.default_payment_method ?? null;
 }
 
@@ -243,17 +255,24 @@ export function createSubscription(account: MockAccount, params: Params, now: nu
   );
   sub.latest_invoice = invoice.id;
   customer.currency = currency;
+  account.emit('customer.subscription.created', sub, now);
+  if (invoiceStatus === 'paid') {
+    account.emit('invoice.paid', invoice, now);
+    account.emit('invoice.payment_succeeded', invoice, now);
+  } else if (pm && behavior !== 'default_incomplete') account.emit('invoice.payment_failed', invoice, now);
   return sub;
 }
 
 /** Cancels at once (DELETE, or a deleted customer). */
 export function cancelSubscriptionNow(account: MockAccount, sub: StripeObject, now: number): void {
+  if (ENDED.includes(sub.status)) return;
   sub.status = 'canceled';
   sub.canceled_at = now;
   sub.ended_at = now;
   sub.cancel_at = null;
   sub.cancel_at_period_end = false;
   account.touch(sub, now);
+  account.emit('customer.subscription.deleted', sub, now);
 }
 
 function requireSubscription(account: MockAccount, id: string): StripeObject {
@@ -264,6 +283,7 @@ function requireSubscription(account: MockAccount, id: string): StripeObject {
 
 function updateSubscription(account: MockAccount, sub: StripeObject, params: Params, now: number): void {
   const customer = account.get(sub.customer, 'customer')!;
+  const before = account.render(sub);
   if (ENDED.includes(sub.status)) {
     const other = Object.keys(params).filter((k) => !['metadata', 'cancellation_details', 'expand'].includes(k));
     if (other.length > 0) throw apiErrors.invalid(`A canceled subscription can only update its cancellation_details and metadata.`, { param: other[0] });
@@ -313,6 +333,8 @@ function updateSubscription(account: MockAccount, sub: StripeObject, params: Par
   if (params.cancellation_details !== undefined) sub.cancellation_details = { ...sub.cancellation_details, ...params.cancellation_details };
   sub.metadata = mergeMetadata(sub.metadata, params.metadata);
   account.touch(sub, now);
+  const previous = previousAttributes(before, account.render(sub));
+  if (Object.keys(previous).length > 0) account.emit('customer.subscription.updated', sub, now, previous);
 }
 
 function cancelSubscription(account: MockAccount, sub: StripeObject, params: Params, now: number): void {
@@ -350,15 +372,18 @@ export function renderSubscription(account: MockAccount, sub: StripeObject): Rec
 
 export function renderSubscriptionItem(account: MockAccount, item: StripeObject): Record<string, unknown> {
   const price = account.get(item.price, 'price')!;
+  const metered = price.recurring.usage_type === 'metered';
+  const { quantity, ...rest } = structuredClone(item);
   return {
-    ...structuredClone(item),
+    ...rest,
+    ...(metered ? {} : { quantity }),
     billing_thresholds: null,
     current_trial: null,
     discounts: [],
     plan: {
-      id: price.id, object: 'plan', active: price.active, amount: price.unit_amount, amount_decimal: String(price.unit_amount), billing_scheme: 'per_unit',
+      id: price.id, object: 'plan', active: price.active, amount: price.unit_amount, amount_decimal: price.unit_amount_decimal, billing_scheme: 'per_unit',
       created: price.created, currency: price.currency, interval: price.recurring.interval, interval_count: price.recurring.interval_count, livemode: false,
-      metadata: { ...price.metadata }, meter: null, nickname: price.nickname, product: price.product, tiers_mode: null, transform_usage: null, trial_period_days: null, usage_type: 'licensed',
+      metadata: { ...price.metadata }, meter: price.recurring.meter, nickname: price.nickname, product: price.product, tiers_mode: null, transform_usage: null, trial_period_days: null, usage_type: price.recurring.usage_type,
     },
     price: account.render(price),
     tax_rates: [],
