@@ -3,6 +3,7 @@ import type { ControlPlane } from '../control-plane/control-plane';
 import type { Plan } from '../registry/tenant-schema';
 import type { PlanChangePreview } from './plan-change';
 import type { PlanPriceResolver } from './plan-prices';
+import type { UsagePriceResolver } from './usage-prices';
 
 /** Where billing records a tenant's Stripe ids: the control plane's tenancy.tenants columns. */
 export type BillingRecords = Pick<ControlPlane, 'stripeIds' | 'setStripeCustomerId' | 'setStripeSubscriptionId'>;
@@ -18,6 +19,8 @@ export interface BillingContext {
   readonly stripe: Stripe;
   readonly records: BillingRecords;
   readonly prices: PlanPriceResolver;
+  /** The metered prices every subscription carries besides its plan's (usage-prices.ts). */
+  readonly usagePrices: UsagePriceResolver;
   /** Trial days of a plan's first subscription (0: none). */
   readonly trialDays: (plan: Plan) => number;
   /** Needed to send a customer without a payment method to Checkout. */

@@ -9,6 +9,7 @@ import { DEFAULT_PLAN_PRICES, PlanPriceResolver, checkPlanPrices, type PlanPrice
 import { StripeBilling, type BillingOutcome } from './stripe-billing';
 import { createStripeClient, type StripeConnection } from './stripe-client';
 import { resolveStripeKey, stripeKeySource, type StripeKeyOptions } from './stripe-key';
+import { DEFAULT_USAGE_PRICES, UsagePriceResolver, checkUsagePrices, type UsagePrices } from './usage-prices';
 
 export const BILLING_HOOK_NAME = 'billing';
 export const NO_STRIPE_KEY = 'no Stripe key configured';
@@ -20,6 +21,13 @@ export interface BillingHookOptions {
   readonly connection?: StripeConnection;
   /** @default DEFAULT_PLAN_PRICES (free: no subscription; others by lookup key) */
   readonly prices?: PlanPrices;
+  /**
+   * Metered prices each subscription carries besides the plan's (null: that dimension gets no item).
+   * Part of the hook's input: a change (or upgrading to a tenancy that attaches them) reruns the
+   * hook for every tenant, which adds the missing items to existing subscriptions.
+   * @default DEFAULT_USAGE_PRICES
+   */
+  readonly usagePrices?: UsagePrices;
   /** @default 0 */
   readonly trialDays?: number | Partial<Record<Plan, number>>;
   /** Stripe Checkout return URLs, for paid plans whose customer has no payment method. */
@@ -58,12 +66,13 @@ export class BillingActionRequiredError extends Error {
  */
 export function billingHook(options: BillingHookOptions = {}): PostApplyHook {
   const prices = checkPlanPrices(options.prices ?? DEFAULT_PLAN_PRICES);
-  let client: Promise<{ stripe: Stripe; resolver: PlanPriceResolver; mode: string } | undefined> | undefined;
+  const usagePrices = checkUsagePrices(options.usagePrices ?? DEFAULT_USAGE_PRICES);
+  let client: Promise<{ stripe: Stripe; resolver: PlanPriceResolver; usageResolver: UsagePriceResolver; mode: string } | undefined> | undefined;
   const connect = () =>
     (client ??= resolveStripeKey(options.key).then((resolved) => {
       if (!resolved) return undefined;
       const stripe = options.client ? options.client(resolved.key) : createStripeClient(resolved.key, options.connection);
-      return { stripe, resolver: new PlanPriceResolver(stripe, prices), mode: resolved.mode };
+      return { stripe, resolver: new PlanPriceResolver(stripe, prices), usageResolver: new UsagePriceResolver(stripe, usagePrices), mode: resolved.mode };
     })).catch((e) => {
       client = undefined;
       throw e;
@@ -78,6 +87,8 @@ export function billingHook(options: BillingHookOptions = {}): PostApplyHook {
         slug: tenant.slug,
         plan: tenant.plan,
         price: prices[tenant.plan],
+        // Only paid (subscribed) plans carry metered items; a free tenant's input does not change with them.
+        usage: prices[tenant.plan] ? usagePrices : null,
         trialDays: options.trialDays ?? 0,
         checkout: options.checkout ?? null,
         profile: options.profile?.(tenant) ?? null,
@@ -92,6 +103,7 @@ export function billingHook(options: BillingHookOptions = {}): PostApplyHook {
         stripe: connected.stripe,
         records: controlPlane,
         prices: connected.resolver,
+        usagePrices: connected.usageResolver,
         trialDays: options.trialDays,
         checkout: options.checkout,
         now: options.now,
@@ -124,6 +136,7 @@ function hookResult(mode: string, { customer, subscription: sub }: BillingOutcom
     status: sub.status,
     price: sub.priceId,
     trial_end: sub.trialEnd,
+    ...(sub.meteredItemsAdded.length > 0 ? { metered_items_added: sub.meteredItemsAdded } : {}),
     ...(sub.preview
       ? {
           plan_change: {

@@ -1,6 +1,7 @@
 import type Stripe from 'stripe';
 import { PLANS, type Plan } from '../registry/tenant-schema';
 import { billingKeys } from './idempotency-keys';
+import { DEFAULT_USAGE_CATALOG, ensureUsageCatalog, type UsageCatalog } from './meters';
 import type { PlanPrices } from './plan-prices';
 
 /**
@@ -35,7 +36,11 @@ export interface CatalogEntry {
   readonly differs: boolean;
 }
 
-export async function ensureCatalog(stripe: Stripe, catalog: Catalog = DEFAULT_CATALOG): Promise<CatalogEntry[]> {
+/**
+ * The plans' prices (returned), then the usage meters and their metered prices (meters.ts
+ * ensureUsageCatalog, which returns what it found or created).
+ */
+export async function ensureCatalog(stripe: Stripe, catalog: Catalog = DEFAULT_CATALOG, usage: UsageCatalog = DEFAULT_USAGE_CATALOG): Promise<CatalogEntry[]> {
   const out: CatalogEntry[] = [];
   for (const plan of PLANS) {
     const want = catalog[plan];
@@ -58,6 +63,7 @@ export async function ensureCatalog(stripe: Stripe, catalog: Catalog = DEFAULT_C
     const price = await stripe.prices.create(params, { idempotencyKey: billingKeys.catalogPrice(want.lookupKey, params) });
     out.push({ plan, priceId: price.id, created: true, differs: false });
   }
+  await ensureUsageCatalog(stripe, usage);
   return out;
 }
 

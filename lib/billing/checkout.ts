@@ -3,6 +3,8 @@ import { BillingError, type BillingContext } from './billing-context';
 import { tenantMetadata, type BillingTenant } from './billing-tenant';
 import { billingKeys, fingerprint } from './idempotency-keys';
 import type { PlanPrice } from './plan-prices';
+import { meteredItems } from './subscription-items';
+import type { MeteredPrice } from './usage-prices';
 
 /** A paid plan waits for the customer: pay on Stripe Checkout, then rerun the hook. */
 export interface CheckoutRequired {
@@ -15,8 +17,9 @@ export interface CheckoutRequired {
 }
 
 /**
- * A Checkout Session in subscription mode for the tenant's plan: the customer enters a card,
- * Stripe creates the subscription (tenant metadata, trial) with it. An open session for the same
+ * A Checkout Session in subscription mode for the tenant's plan (its licensed price, quantity 1)
+ * and the metered prices (no quantity: Stripe refuses one): the customer enters a card, Stripe
+ * creates the subscription (tenant metadata, trial) with those items. An open session for the same
  * request is reused; open sessions of the tenant for anything else (another plan) are expired,
  * so the customer can only pay for the current plan. The create is keyed by a fingerprint of
  * its parameters: concurrent runs get the same session.
@@ -26,6 +29,7 @@ export async function checkoutRequired(
   tenant: BillingTenant,
   customerId: string,
   price: PlanPrice,
+  metered: readonly MeteredPrice[],
   trialDays: number,
   reason: CheckoutRequired['reason'],
 ): Promise<CheckoutRequired> {
@@ -38,7 +42,7 @@ export async function checkoutRequired(
     mode: 'subscription',
     customer: customerId,
     client_reference_id: tenant.id,
-    line_items: [{ price: price.id, quantity: 1 }],
+    line_items: [{ price: price.id, quantity: 1 }, ...meteredItems(metered)],
     success_url: ctx.checkout.successUrl,
     cancel_url: ctx.checkout.cancelUrl,
     metadata: tenantMetadata(tenant, { plan: tenant.plan }),

@@ -15,6 +15,8 @@ import { createHash } from 'node:crypto';
  *   subscriptions (strongly consistent) before creating one.
  * - A plan change names the subscription, the plan and its proration date:
  *   `tenancy:<tenant-id>:subscription:<sub>:plan:<plan>:<proration-date>`.
+ * - Adding missing metered items names the subscription and the prices added:
+ *   `tenancy:<tenant-id>:subscription:<sub>:metered-items:add:<fingerprint>`.
  * - Declarative updates (customer name/email, cancel_at_period_end) keep the SDK's per-request
  *   key: a derived key would replay an older update after a change back (A → B → A in 24 hours).
  */
@@ -22,6 +24,7 @@ export const billingKeys = {
   customerCreate: (tenantId: string) => `tenancy:${tenantId}:customer:create`,
   subscriptionCreate: (tenantId: string, generation: number, params: unknown) => `tenancy:${tenantId}:subscription:create:${generation}:${fingerprint(params)}`,
   planChange: (tenantId: string, subscriptionId: string, plan: string, prorationDate: number) => `tenancy:${tenantId}:subscription:${subscriptionId}:plan:${plan}:${prorationDate}`,
+  meteredItemsAdd: (tenantId: string, subscriptionId: string, params: unknown) => `tenancy:${tenantId}:subscription:${subscriptionId}:metered-items:add:${fingerprint(params)}`,
   checkoutCreate: (tenantId: string, params: unknown, attempt = '') => `tenancy:${tenantId}:checkout:create:${fingerprint(params)}${attempt ? `:${attempt}` : ''}`,
   checkoutExpire: (tenantId: string, sessionId: string) => `tenancy:${tenantId}:checkout:${sessionId}:expire`,
   catalogProduct: (lookupKey: string) => `tenancy:catalog:${lookupKey}:product:create`,

@@ -4,6 +4,7 @@ import type { BillingContext } from './billing-context';
 import { tenantMetadata, type BillingTenant } from './billing-tenant';
 import { billingKeys } from './idempotency-keys';
 import type { PlanPrice } from './plan-prices';
+import { licensedItem } from './subscription-items';
 
 /** One proration line of a plan change: a credit (negative) for the old price, a charge for the new. */
 export interface ProrationLine {
@@ -23,6 +24,7 @@ export interface PlanChangePreview {
   readonly tenantId: string;
   readonly customerId: string;
   readonly subscriptionId: string;
+  /** The licensed item (the plan's price) the change moves; metered items are left as they are. */
   readonly subscriptionItemId: string;
   readonly fromPlan: string | null;
   readonly toPlan: Plan;
@@ -47,7 +49,8 @@ export async function previewPlanChange(
   price: PlanPrice,
   prorationDate = ctx.now(),
 ): Promise<PlanChangePreview> {
-  const item = subscription.items.data[0];
+  // Only the licensed item (the plan) changes; metered items stay as they are and are not prorated.
+  const item = licensedItem(subscription, tenant.slug);
   const customerId = typeof subscription.customer === 'string' ? subscription.customer : subscription.customer.id;
   const invoice = await ctx.stripe.invoices.createPreview({
     customer: customerId,
@@ -77,7 +80,8 @@ export async function previewPlanChange(
 }
 
 /**
- * Applies a previewed change to the existing subscription item (never a second subscription),
+ * Applies a previewed change to the existing licensed item (never a second subscription; the
+ * metered items, not named, stay as they are),
  * with `proration_behavior: 'create_prorations'` and the preview's proration date; the
  * prorations are billed on the next invoice. Also lifts a pending cancellation (a tenant moved
  * back from free before its paid period ended).

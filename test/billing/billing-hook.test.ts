@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
-import { billingHook, StaticSecretValueResolver, type BillingHookOptions } from '../../lib/billing';
+import { billingHook, NO_USAGE_PRICES, StaticSecretValueResolver, type BillingHookOptions } from '../../lib/billing';
 import type { ControlPlane } from '../../lib/control-plane/control-plane';
 import { activateHook, registerHook } from '../../lib/hooks/builtin-hooks';
 import { DatabaseConnector } from '../../lib/hooks/database-connector';
@@ -112,7 +112,7 @@ it('creates one customer and one subscription when two runs race', async () => {
   const stripe = stripeFor(mock(), key);
   await withCatalog(stripe);
   await stripe.prices.create({ currency: 'usd', unit_amount: 0, recurring: { interval: 'month' }, lookup_key: 'test_free_0', product_data: { name: 'Free' } });
-  const options: BillingHookOptions = { key: { env: { STRIPE_SECRET_KEY: key } }, connection: mock().stripeConfig(), prices: { ...PRICES, free: { lookupKey: 'test_free_0' } }, now: () => clock.now() };
+  const options: BillingHookOptions = { key: { env: { STRIPE_SECRET_KEY: key } }, connection: mock().stripeConfig(), prices: { ...PRICES, free: { lookupKey: 'test_free_0' } }, usagePrices: NO_USAGE_PRICES, now: () => clock.now() };
   const tenant = poolTenant('free');
   await run([tenant], [registerHook]);
   const [a, b] = await Promise.all([run([tenant], [billingHook(options)]), run([tenant], [billingHook(options)])]);

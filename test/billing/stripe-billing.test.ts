@@ -6,7 +6,7 @@
  */
 import type { Pool } from 'pg';
 import Stripe from 'stripe';
-import { billingKeys, BillingError, StripeBilling, type BillingRecords, type PlanChangePreview, type StripeBillingOptions } from '../../lib/billing';
+import { billingKeys, BillingError, NO_USAGE_PRICES, StripeBilling, type BillingRecords, type PlanChangePreview, type StripeBillingOptions } from '../../lib/billing';
 import type { ControlPlane } from '../../lib/control-plane/control-plane';
 import type { Plan } from '../../lib/registry/tenant-schema';
 import { maskKey, StripeMockServer } from '../../lib/testing/stripe-mock';
@@ -207,7 +207,8 @@ describe('ensureSubscription', () => {
     const subs = objects('subscription');
     expect(subs).toHaveLength(1);
     expect(subs[0]).toMatchObject({ id: ids[0], status: 'trialing', trial_end: T0 + 30 * DAY, metadata: { tenant_id: tenant.id, tenant_slug: tenant.slug, plan: 'pro' } });
-    expect(subs[0].items.data.map((i: any) => i.price.lookup_key)).toEqual(['test_pro']);
+    // The plan's licensed price, then one metered item per usage dimension (metered-items.test.ts).
+    expect(subs[0].items.data.map((i: any) => i.price.lookup_key)).toEqual(['test_pro', 'tenancy_api_calls_metered', 'tenancy_storage_gb_days_metered', 'tenancy_active_seats_metered']);
     expect((await controlPlane.stripeIds(tenant.id))!.subscriptionId).toBe(ids[0]);
     const creates = posts('/v1/subscriptions');
     expect(creates.every((r) => r.idempotencyKey?.startsWith(`tenancy:${tenant.id}:subscription:create:0:`))).toBe(true);
@@ -277,10 +278,10 @@ describe('ensureSubscription', () => {
     expect(moved.preview.prorations.map((l) => l.amount)).toEqual([credit, charge]);
     expect(seen).toEqual([moved.preview]);
 
-    // One subscription, its one item now on pro; the prorations wait on the next invoice.
+    // One subscription, its licensed item now on pro, its metered items as they were; the prorations wait on the next invoice.
     const subs = objects('subscription');
     expect(subs).toHaveLength(1);
-    expect(subs[0].items.data.map((i: any) => [i.id, i.price.id])).toEqual([[before.items.data[0].id, prices.pro]]);
+    expect(subs[0].items.data.map((i: any) => [i.id, i.price.id])).toEqual([[before.items.data[0].id, prices.pro], ...before.items.data.slice(1).map((i: any) => [i.id, i.price.id])]);
     expect(subs[0].metadata.plan).toBe('pro');
     const update = posts(`/v1/subscriptions/${created.subscriptionId}`).at(-1)!;
     expect(update.params).toMatchObject({ proration_behavior: 'create_prorations', proration_date: String(at) });
@@ -353,12 +354,13 @@ describe('ensureSubscription', () => {
     expect(objects('customer')).toHaveLength(1);
   });
 
+  // Without metered prices: metered usage makes a $0 plan billable, which needs a card (metered-items.test.ts).
   it('subscribes free tenants to a $0 price when free is mapped to one, without a payment method', async () => {
     const key = testKey();
     const stripe = stripeFor(mock(), key);
     await withCatalog(stripe);
     await stripe.prices.create({ currency: 'usd', unit_amount: 0, recurring: { interval: 'month' }, lookup_key: 'test_free', product_data: { name: 'Free' } });
-    const billing = new StripeBilling({ stripe, records: controlPlane, prices: { ...PRICES, free: { lookupKey: 'test_free' } }, now: () => clock.now() });
+    const billing = new StripeBilling({ stripe, records: controlPlane, prices: { ...PRICES, free: { lookupKey: 'test_free' } }, usagePrices: NO_USAGE_PRICES, now: () => clock.now() });
     const tenant = await registerTenant(controlPlane, 'free');
     await expect(billing.reconcile(tenant)).resolves.toMatchObject({ subscription: { kind: 'subscribed', action: 'created', status: 'active' } });
   });
