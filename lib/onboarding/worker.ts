@@ -12,6 +12,7 @@ import { QUEUE_DEFAULTS, redisOptionsFromUrl, type LifecycleJobData } from './qu
 import type { TenantEntry } from './registry-source';
 import type { LifecycleServices } from './services';
 import { onboardingSteps, type OnboardingContext } from './steps';
+import { USAGE_REPORT_JOB } from '../metering/usage-keys';
 
 /**
  * The lifecycle worker: takes jobs from the queue and runs them (job-runner.ts) with the
@@ -87,6 +88,8 @@ export interface LifecycleWorkerOptions {
   readonly lockDurationMs?: number;
   readonly onResult?: (result: JobRunResult) => void;
   readonly hooks?: StepHooks;
+  /** Runs a `usage-report` job (lib/metering/usage-job.ts, the hourly scheduler on this queue). @default such jobs fail: this worker does not report usage */
+  readonly usageReport?: () => Promise<unknown>;
 }
 
 /**
@@ -110,6 +113,11 @@ export function startLifecycleWorker(services: LifecycleServices, options: Lifec
   return new Worker<LifecycleJobData, JobRunResult>(
     services.config.queueName,
     async (bull: Job<LifecycleJobData, JobRunResult>, token?: string) => {
+      // The queue also carries the hourly usage report (no lifecycle job behind it).
+      if (bull.name === USAGE_REPORT_JOB) {
+        if (!options.usageReport) throw new Error('this worker does not report usage (no usage reporter configured)');
+        return (await options.usageReport()) as JobRunResult;
+      }
       // BullMQ retries a failed attempt while attempts are left: the job is then `queued`, not `failed`.
       const willRetry = bull.attemptsMade + 1 < (bull.opts.attempts ?? 1);
       const result = await runLifecycleJob(services, bull.data.jobId, { ...options.hooks, willRetry });

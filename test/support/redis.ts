@@ -106,7 +106,13 @@ export class RedisServer {
    * on the same port from that data. Resolves once it accepts connections again.
    */
   async restart(): Promise<void> {
-    if (this.stopped) throw new Error('RedisServer.restart: the server was stopped');
+    await this.shutdown();
+    await this.startAgain();
+  }
+
+  /** The first half of {@link restart}: SHUTDOWN SAVE, resolved once the process is gone (clients get connection refused until startAgain). */
+  async shutdown(): Promise<void> {
+    if (this.stopped) throw new Error('RedisServer.shutdown: the server was stopped');
     await new Promise<void>((resolve, reject) => {
       const socket = connect(this.port, '127.0.0.1', () => socket.write('SHUTDOWN SAVE\r\n'));
       // A reply means it refused (an OK shutdown closes the connection without one).
@@ -118,6 +124,11 @@ export class RedisServer {
       socket.on('close', () => resolve());
     });
     await this.exited;
+  }
+
+  /** The second half of {@link restart}: the server started again on the same port from its saved data. */
+  async startAgain(): Promise<void> {
+    if (this.stopped) throw new Error('RedisServer.startAgain: the server was stopped');
     const { child } = spawnRedis(this.port, this.dir);
     this.child = child.process;
     this.exited = exitOf(child.process);
@@ -134,6 +145,15 @@ export class RedisServer {
     await this.exited;
     clearTimeout(timer);
     if (!KEEP_TEST_DIRS) rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** SIGSTOP / SIGCONT: a Redis that hangs (connections open, no replies) and then answers again. */
+  freeze(): void {
+    this.child.kill('SIGSTOP');
+  }
+
+  thaw(): void {
+    this.child.kill('SIGCONT');
   }
 
   stopNowSync(): void {
