@@ -149,7 +149,7 @@ function billing(options: PostApplyCliOptions, io: MigrateCommandIo, usage: (mes
 }
 
 /** TENANCY_STRIPE_API_URL (e.g. a local Stripe-compatible server): api.stripe.com when unset. */
-function stripeConnection(url: string | undefined, usage: (message: string) => never) {
+export function stripeConnection(url: string | undefined, usage: (message: string) => never) {
   if (!url) return undefined;
   let parsed: URL;
   try {

@@ -65,12 +65,13 @@ export function renderStatuses(statuses: readonly (TenantStatusView | undefined)
     table.push([
       s.slug,
       `${s.model} / ${s.plan}`,
-      s.status,
+      s.billing?.graceUntil && s.status === 'past_due' ? `${s.status}\ngrace until ${s.billing.graceUntil.slice(0, 10)}` : s.status,
       job ? `${job.kind}: ${job.status}${job.attempts > 1 ? ` (${job.attempts} attempts)` : ''}` : '-',
       job ? `${job.stepsDone.length}: ${job.stepsDone.join(', ') || '-'}${job.nextStep ? `\nnext: ${job.nextStep}` : ''}` : '-',
       s.lastError ?? '-',
       s.migration.version === null ? '-' : `v${s.migration.version}`,
-      s.stripe.customerId || s.stripe.subscriptionId ? `${s.stripe.customerId ?? '-'}\n${s.stripe.subscriptionId ?? '-'}` : '-',
+      (s.stripe.customerId || s.stripe.subscriptionId ? `${s.stripe.customerId ?? '-'}\n${s.stripe.subscriptionId ?? '-'}` : '-') +
+        (s.billing?.planMismatch ? `\nplan mismatch: ${s.billing.planMismatch}` : ''),
     ]);
   }
   return `${table.toString()}\n`;

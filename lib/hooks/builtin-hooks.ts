@@ -81,7 +81,7 @@ export const provisionHook: PostApplyHook = {
         // Objects from before attribution are adopted only for a tenant the control plane already
         // knows as provisioned; a new tenant never inherits a leftover schema or role.
         const known = await controlPlane.tenantById(tenant.tenant_id);
-        const adoptUnattributed = known?.status === 'active' || known?.status === 'suspended';
+        const adoptUnattributed = known?.status === 'active' || known?.status === 'past_due' || known?.status === 'suspended';
         await databases.withClient(admin, (c) => provisionTenantSchema(c, {
           slug: tenant.slug, tenantId: tenant.tenant_id, password, database: admin.database, limits: PLAN_PROFILES[tenant.plan].databaseRole, adoptUnattributed,
         }));

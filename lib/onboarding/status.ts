@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import { tenantSqlNames } from '../db/sql';
+import { billingStatuses, type BillingStatusView } from './billing-status';
 import { ESCALATION_PLANS } from './escalation';
 import type { JobKind, JobStatus } from './lifecycle-store';
 import { OFFBOARDING_STEPS, ONBOARDING_STEPS } from './step-names';
@@ -40,6 +41,8 @@ export interface TenantStatusView {
   readonly lastError: string | null;
   readonly migration: { readonly target: string; readonly version: number | null; readonly status: string | null };
   readonly stripe: { readonly customerId: string | null; readonly subscriptionId: string | null };
+  /** Billing as the Stripe webhooks last synced it (absent before any event for the tenant). */
+  readonly billing?: BillingStatusView;
   readonly updatedAt: string;
 }
 
@@ -74,6 +77,7 @@ export async function tenantStatuses(pool: Pool, slug?: string): Promise<TenantS
        FROM tenancy.lifecycle_jobs j WHERE j.tenant_id = ANY($1::uuid[]) ORDER BY j.created_at`,
     [rows.map((r) => r.id)],
   )).rows;
+  const billingViews = await billingStatuses(pool, new Map(rows.map((r) => [r.id, r.plan])));
   return rows.map((r) => {
     const mine = jobs.filter((j) => j.tenant_id === r.id).map<JobView>((j) => {
       const done = j.steps ?? [];
@@ -94,6 +98,7 @@ export async function tenantStatuses(pool: Pool, slug?: string): Promise<TenantS
       lastError: [...mine].reverse().find((j) => j.lastError)?.lastError ?? null,
       migration: { target, version: r.migration?.version ?? hookVersion, status: r.migration?.status ?? (hookVersion !== null ? 'applied' : null) },
       stripe: { customerId: r.stripe_customer_id ?? pick('customerId', 'customer_id', 'customer'), subscriptionId: r.stripe_subscription_id ?? pick('subscriptionId', 'subscription_id', 'subscription') },
+      ...(billingViews.has(r.id) ? { billing: billingViews.get(r.id) } : {}),
       updatedAt: r.updated_at.toISOString(),
     };
   });

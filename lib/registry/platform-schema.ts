@@ -184,6 +184,17 @@ export const KubernetesSchema = z
   })
   .describe('Kubernetes side of every tenant.');
 
+const BillingSchema = z
+  .strictObject({
+    pastDueGraceDays: z
+      .int()
+      .min(0)
+      .max(90)
+      .default(7)
+      .describe('Days a tenant whose payment failed (Stripe invoice.payment_failed) stays served as past_due before it is suspended; a paid invoice makes it active again. 0: suspended at the next sweep.'),
+  })
+  .describe('Billing reactions to Stripe webhooks (`tenancy webhooks serve`).');
+
 export const PlatformSchema = z
   .strictObject({
     name: z.string().regex(/^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){1,20}$/, { message: 'must be 2-21 lowercase letters and digits with single inner hyphens, starting with a letter' }).default('tenancy').describe('Prefix of shared resource names.'),
@@ -192,6 +203,7 @@ export const PlatformSchema = z
     regions: z.record(z.string().regex(REGION_PATTERN, { message: 'must be an AWS region such as "us-east-1"' }), RegionNetworkSchema).refine((r) => Object.keys(r).length > 0, { message: 'needs at least one region' }),
     state: StateSchema.default({ backend: 'local', directory: 'state' }),
     kubernetes: KubernetesSchema.default(KubernetesSchema.parse({})),
+    billing: BillingSchema.default({ pastDueGraceDays: 7 }),
   })
   .describe('Shared platform settings (platform.yaml).');
 
@@ -200,3 +212,4 @@ export type RegionNetwork = z.output<typeof RegionNetworkSchema>;
 export type StateConfig = z.output<typeof StateSchema>;
 export type KubernetesConfig = z.output<typeof KubernetesSchema>;
 export type PostApplyJobConfig = z.output<typeof PostApplyJobSchema>;
+export type BillingConfig = z.output<typeof BillingSchema>;

@@ -175,7 +175,7 @@ export interface TenantRouterOptions {
   readonly statusListener?: TenantStatusListenerConfig | false;
   /** Status-listener events: listening, invalidated, disconnected, reconnecting. */
   readonly onStatusEvent?: (event: TenantStatusEvent) => void;
-  /** Statuses that may connect. @default ["active"] */
+  /** Statuses that may connect. @default ["active", "past_due"] (past_due: a failed payment within its grace period, lib/billing/webhooks) */
   readonly allowedStatuses?: readonly string[];
   /** The setting the pool RLS policy reads. @default "app.tenant_id" */
   readonly tenantSetting?: string;
@@ -244,7 +244,7 @@ export class TenantRouter {
     const budget = options.connectionBudget;
     if (!Number.isInteger(budget) || budget < 1) throw new Error(`TenantRouter: connectionBudget ${budget} must be a positive integer`);
     this.budget = budget;
-    this.allowedStatuses = new Set(options.allowedStatuses ?? ['active']);
+    this.allowedStatuses = new Set(options.allowedStatuses ?? ['active', 'past_due']);
     this.claim = options.jwt?.claim ?? 'tenant_id';
     this.maxTokenLifetime = options.jwt?.maxLifetimeSeconds ?? 3600;
     if (options.jwt) {
@@ -398,6 +398,11 @@ export class TenantRouter {
       return tenant;
     }
     throw new TenantResolutionError('claim-invalid', `the token's ${JSON.stringify(this.claim)} claim is neither a tenant id nor a slug`);
+  }
+
+  /** The tenant with this id as the control plane records it (any status), for work done per tenant outside a request (usage reporting). */
+  tenantById(id: string): Promise<RoutedTenant | undefined> {
+    return this.lookup('id', id.toLowerCase());
   }
 
   private require(tenant: RoutedTenant | undefined, what: string): RoutedTenant {

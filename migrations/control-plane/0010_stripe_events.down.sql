@@ -1,0 +1,2 @@
+DROP TABLE tenancy.tenant_billing;
+DROP TABLE tenancy.stripe_events;
