@@ -9,8 +9,11 @@ import { registerMigrateCommand } from '../lib/cli/migrate-command';
 import { registerPostApplyCommand } from '../lib/cli/post-apply-command';
 import { registerOffboardCommand } from '../lib/cli/offboard-command';
 import { registerOnboardCommand } from '../lib/cli/onboard-command';
+import { registerPlanCommand } from '../lib/cli/plan-command';
 import { registerStatusCommand } from '../lib/cli/status-command';
+import { registerUsageCommand } from '../lib/cli/usage-command';
 import { registerWorkerCommand } from '../lib/cli/worker-command';
+import { registerWebhooksCommand } from '../lib/cli/webhooks-command';
 
 export function buildProgram(): Command {
   const program = new Command('tenancy')
@@ -23,8 +26,11 @@ export function buildProgram(): Command {
   registerComplianceCommand(program);
   registerOnboardCommand(program);
   registerOffboardCommand(program);
+  registerPlanCommand(program);
   registerStatusCommand(program);
+  registerUsageCommand(program);
   registerWorkerCommand(program);
+  registerWebhooksCommand(program);
   return program;
 }
 

@@ -4,8 +4,11 @@ import { BillingError, type BillingContext, type BillingRecords, type CheckoutUr
 import type { BillingTenant } from './billing-tenant';
 import { ensureCustomer, type CustomerOutcome } from './customer';
 import { applyPlanChange, previewPlanChange, type PlanChangePreview } from './plan-change';
+import { planChangeStatus, type PlanChangeStatus } from './plan-change-status';
 import { DEFAULT_PLAN_PRICES, PlanPriceResolver, type PlanPrices } from './plan-prices';
 import { ensureSubscription, type SubscriptionOutcome } from './subscription';
+import { licensedItem } from './subscription-items';
+import { DEFAULT_USAGE_PRICES, UsagePriceResolver, type UsagePrices } from './usage-prices';
 
 export interface StripeBillingOptions {
   readonly stripe: Stripe;
@@ -13,6 +16,12 @@ export interface StripeBillingOptions {
   readonly records: BillingRecords;
   /** Plan → price mapping, or a resolver shared between instances (its cache with it). @default DEFAULT_PLAN_PRICES */
   readonly prices?: PlanPrices | PlanPriceResolver;
+  /**
+   * Usage dimension → metered price every subscription carries besides the plan's (or a shared
+   * resolver). A dimension mapped to null gets no item (metered, not invoiced); NO_USAGE_PRICES
+   * attaches none. @default DEFAULT_USAGE_PRICES (the catalog set-up's metered prices)
+   */
+  readonly usagePrices?: UsagePrices | UsagePriceResolver;
   /** Trial days of a tenant's first subscription: one number for every paid plan, or per plan. @default 0 */
   readonly trialDays?: number | Partial<Record<Plan, number>>;
   /** Stripe Checkout return URLs; without them a paid plan without payment method is an error. */
@@ -39,6 +48,7 @@ export class StripeBilling {
       stripe: options.stripe,
       records: options.records,
       prices: options.prices instanceof PlanPriceResolver ? options.prices : new PlanPriceResolver(options.stripe, options.prices ?? DEFAULT_PLAN_PRICES),
+      usagePrices: options.usagePrices instanceof UsagePriceResolver ? options.usagePrices : new UsagePriceResolver(options.stripe, options.usagePrices ?? DEFAULT_USAGE_PRICES),
       trialDays: (plan) => (typeof trialDays === 'number' ? trialDays : (trialDays[plan] ?? 0)),
       checkout: options.checkout,
       now: options.now ?? (() => Math.floor(Date.now() / 1000)),
@@ -76,9 +86,16 @@ export class StripeBilling {
     const ids = await this.ctx.records.stripeIds(tenant.id);
     if (!ids?.subscriptionId) throw new BillingError(`tenant ${tenant.slug} has no recorded subscription to change`);
     const sub = await this.ctx.stripe.subscriptions.retrieve(ids.subscriptionId);
-    if (sub.items.data.length !== 1) throw new BillingError(`tenant ${tenant.slug}: subscription ${sub.id} has ${sub.items.data.length} items`);
-    if (sub.items.data[0].price.id === price.id) throw new BillingError(`tenant ${tenant.slug} is already on plan ${plan} (${price.id})`);
+    if (licensedItem(sub, tenant.slug).price.id === price.id) throw new BillingError(`tenant ${tenant.slug} is already on plan ${plan} (${price.id})`);
     return previewPlanChange(this.ctx, on, sub, price);
+  }
+
+  /**
+   * Whether moving the tenant to `plan` is still to apply in Stripe (with its preview) or applied
+   * already (an earlier run's, with the prorations it left): see plan-change-status.ts.
+   */
+  planChangeStatus(tenant: BillingTenant, plan: Plan): Promise<PlanChangeStatus> {
+    return planChangeStatus(this.ctx, tenant, plan);
   }
 
   /** Applies a preview: the same item, the same proration date, so the preview's amounts hold. */

@@ -88,6 +88,40 @@ export class ControlPlane {
     });
   }
 
+  /**
+   * Records a confirmed plan change (`tenancy plan`): the tenant's plan and one audit entry
+   * `tenant.plan_changed` (from, to and `details`: the Stripe amounts, its `prorationDate`) in one
+   * transaction, only while the recorded plan is still `expected` (another plan is refused: a
+   * concurrent change). When the plan is `to` already, the change is audited only if no entry of
+   * it (same `to` and proration date) exists: a retry audits nothing twice, while a plan that
+   * something else synced first (a Stripe webhook) still gets the entry of the confirmed change.
+   */
+  async recordPlanChange(id: string, change: { expected: string; from: string; to: string }, details: Record<string, unknown> & { prorationDate: number | null }): Promise<'recorded' | 'unchanged'> {
+    const { expected, from, to } = change;
+    return this.transaction(async (c) => {
+      const before = await c.query('SELECT plan FROM tenancy.tenants WHERE id = $1 FOR UPDATE', [id]);
+      if (before.rowCount === 0) throw new Error(`tenant ${id}: not registered in the control plane`);
+      const current: string = before.rows[0].plan;
+      if (current === to) {
+        if (await this.planChangeAudited(id, to, details.prorationDate, c)) return 'unchanged';
+      } else {
+        if (current !== expected) throw new Error(`tenant ${id}: plan ${current} is recorded, expected ${expected}; not recording ${to}`);
+        await c.query('UPDATE tenancy.tenants SET plan = $2, updated_at = now() WHERE id = $1', [id, to]);
+      }
+      await this.auditIn(c, 'tenant.plan_changed', id, { ...details, from, to });
+      return 'recorded';
+    });
+  }
+
+  /** Whether the change of tenant `id` to `to` at `prorationDate` has its `tenant.plan_changed` audit entry. */
+  async planChangeAudited(id: string, to: string, prorationDate: number | null, c: Pick<PoolClient, 'query'> = this.pool): Promise<boolean> {
+    const r = await c.query(
+      `SELECT 1 FROM tenancy.audit_log WHERE tenant_id = $1 AND action = 'tenant.plan_changed' AND details->>'to' = $2 AND details->'prorationDate' = $3::jsonb LIMIT 1`,
+      [id, to, JSON.stringify(prorationDate)],
+    );
+    return (r.rowCount ?? 0) > 0;
+  }
+
   /** The latest run of a hook for a tenant. */
   async lastHookRun(tenantId: string, hook: string): Promise<HookRun | undefined> {
     const r = await this.pool.query(

@@ -25,6 +25,8 @@ export interface BillingProvider {
   preparePayment(tenant: { id: string; slug: string; plan: Plan; email: string; name: string }, paymentMethod: string, controlPlane: ControlPlane): Promise<Record<string, unknown>>;
   /** Cancels the tenant's subscription; a tenant without one (or already canceled) is not an error. */
   cancel(tenant: { id: string; slug: string }, controlPlane: ControlPlane): Promise<Record<string, unknown>>;
+  /** Billing for `tenancy plan` (previews and plan changes) on this account; undefined without a Stripe key. */
+  planChanges?(controlPlane: ControlPlane): Promise<{ stripe: Stripe; billing: StripeBilling } | undefined>;
 }
 
 export interface StripeBillingProviderOptions {
@@ -35,6 +37,8 @@ export interface StripeBillingProviderOptions {
   readonly checkout?: CheckoutUrls;
   readonly trialDays?: BillingHookOptions['trialDays'];
   readonly prices?: BillingHookOptions['prices'];
+  /** @default DEFAULT_USAGE_PRICES (lib/billing usage-prices.ts) */
+  readonly usagePrices?: BillingHookOptions['usagePrices'];
 }
 
 export class StripeBillingProvider implements BillingProvider {
@@ -49,6 +53,7 @@ export class StripeBillingProvider implements BillingProvider {
       checkout: this.options.checkout,
       trialDays: this.options.trialDays,
       prices: this.options.prices,
+      usagePrices: this.options.usagePrices,
       profile: () => profile,
     });
   }
@@ -71,6 +76,11 @@ export class StripeBillingProvider implements BillingProvider {
     const attached = await stripe.paymentMethods.attach(paymentMethod, { customer: customerId });
     await stripe.customers.update(customerId, { invoice_settings: { default_payment_method: attached.id } });
     return { customer: customerId, paymentMethod: attached.id, action: 'attached' };
+  }
+
+  async planChanges(controlPlane: ControlPlane): Promise<{ stripe: Stripe; billing: StripeBilling } | undefined> {
+    const stripe = await this.client();
+    return stripe ? { stripe, billing: new StripeBilling({ stripe, records: controlPlane, prices: this.options.prices, usagePrices: this.options.usagePrices }) } : undefined;
   }
 
   async cancel(tenant: { id: string; slug: string }, controlPlane: ControlPlane): Promise<Record<string, unknown>> {

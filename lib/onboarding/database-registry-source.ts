@@ -3,7 +3,7 @@ import type { Pool } from 'pg';
 import { assertSafeSlug } from '../naming';
 import { checkRegistryRules, readPlatformFile, type Registry, type TenantLocation } from '../registry/load-registry';
 import { RegistryError, type RegistryProblem } from '../registry/registry-error';
-import { TenantSchema, type Tenant, type TenantStatus } from '../registry/tenant-schema';
+import { TenantSchema, type Plan, type Tenant, type TenantStatus } from '../registry/tenant-schema';
 import { formatPath } from '../registry/yaml-file';
 import { RegistryConflictError, sameEntry, type RegistrySource, type TenantEntry } from './registry-source';
 
@@ -63,11 +63,20 @@ export class DatabaseRegistrySource implements RegistrySource {
   }
 
   async setStatus(slug: string, status: TenantStatus): Promise<'updated' | 'unchanged'> {
+    return this.setField(slug, 'status', status);
+  }
+
+  async setPlan(slug: string, plan: Plan): Promise<'updated' | 'unchanged'> {
+    return this.setField(slug, 'plan', plan);
+  }
+
+  /** Sets one top-level scalar of a live entry (the field name is one of two constants, never input). */
+  private async setField(slug: string, field: 'status' | 'plan', value: string): Promise<'updated' | 'unchanged'> {
     assertSafeSlug(slug, 'registry');
     const r = await this.pool.query(
-      `UPDATE tenancy.registry_entries SET entry = jsonb_set(entry, '{status}', to_jsonb($2::text)), updated_at = now()
-        WHERE slug = $1 AND archived_at IS NULL AND entry->>'status' IS DISTINCT FROM $2 RETURNING slug`,
-      [slug, status],
+      `UPDATE tenancy.registry_entries SET entry = jsonb_set(entry, ARRAY[$3::text], to_jsonb($2::text)), updated_at = now()
+        WHERE slug = $1 AND archived_at IS NULL AND entry->>$3 IS DISTINCT FROM $2 RETURNING slug`,
+      [slug, value, field],
     );
     if (r.rowCount) return 'updated';
     if (!(await this.get(slug))) throw new RegistryConflictError(slug, `no registry entry ${slug}`);

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { Document, parse, parseDocument } from 'yaml';
 import { assertSafeSlug } from '../naming';
 import { loadRegistry, OFFBOARDED_DIR, type Registry } from '../registry/load-registry';
-import type { TenantStatus } from '../registry/tenant-schema';
+import type { Plan, TenantStatus } from '../registry/tenant-schema';
 import { RegistryConflictError, sameEntry, type RegistrySource, type TenantEntry } from './registry-source';
 
 const run = promisify(execFile);
@@ -105,13 +105,22 @@ export class DirectoryRegistrySource implements RegistrySource {
   }
 
   async setStatus(slug: string, status: TenantStatus, message: string): Promise<'updated' | 'unchanged'> {
+    return this.setField(slug, 'status', status, message);
+  }
+
+  async setPlan(slug: string, plan: Plan, message: string): Promise<'updated' | 'unchanged'> {
+    return this.setField(slug, 'plan', plan, message);
+  }
+
+  /** Rewrites one top-level scalar of an entry (comments kept), replaced whole, then committed. */
+  private async setField(slug: string, field: 'status' | 'plan', value: string, message: string): Promise<'updated' | 'unchanged'> {
     const file = this.fileOf(slug);
     const doc = parseDocument(readFileSync(file, 'utf8'));
-    if (doc.get('status') === status) {
+    if (doc.get(field) === value) {
       await this.commit([file], message); // a retry after the write but before the commit
       return 'unchanged';
     }
-    doc.set('status', status);
+    doc.set(field, value);
     this.replace(file, slug, doc.toString({ lineWidth: 0 }));
     fsyncDir(this.tenantsDir);
     await this.commit([file], message);

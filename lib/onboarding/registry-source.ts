@@ -1,5 +1,5 @@
 import type { Registry } from '../registry/load-registry';
-import type { TenantInput, TenantStatus } from '../registry/tenant-schema';
+import type { Plan, TenantInput, TenantStatus } from '../registry/tenant-schema';
 
 /**
  * Where the tenant registry lives, for the lifecycle pipeline. Two sources, one contract: every
@@ -34,6 +34,11 @@ export interface RegistrySource {
   create(entry: TenantEntry, message: string): Promise<'created' | 'unchanged'>;
   /** Sets an existing entry's lifecycle status; `unchanged` when it has it already. */
   setStatus(slug: string, status: TenantStatus, message: string): Promise<'updated' | 'unchanged'>;
+  /**
+   * Sets an existing entry's plan (`tenancy plan`), written and committed like a status change;
+   * `unchanged` when it has it already (a retry: an uncommitted earlier write is committed then).
+   */
+  setPlan(slug: string, plan: Plan, message: string): Promise<'updated' | 'unchanged'>;
   /**
    * Offboarding's end: the entry of tenant `id` leaves the registry, with status `offboarded`, kept
    * where auditors find it and loading does not (directory: `tenants/offboarded/<slug>.<id>.yaml`,

@@ -134,6 +134,8 @@ describe('onboarding a bridge and a pool tenant through the queue', () => {
       const subs = await subscriptionsOf(customers[0].id);
       expect(subs).toHaveLength(1);
       expect(subs[0].status).toBe('active');
+      // The plan's price plus one metered usage item per dimension (test/billing/metered-items.test.ts).
+      expect(subs[0].items.data.map((i) => i.price.recurring?.usage_type)).toEqual(['licensed', 'metered', 'metered', 'metered']);
       expect(await services.controlPlane.stripeIds(s.tenantId)).toEqual({ customerId: customers[0].id, subscriptionId: subs[0].id });
     }
   });
