@@ -25,7 +25,7 @@ import { LifecycleQueue, redisOptionsFromUrl } from '../lib/onboarding/queue';
 import type { LifecycleServices } from '../lib/onboarding/services';
 import { tenantStatuses } from '../lib/onboarding/status';
 import { submitOnboarding, type SubmittedOnboarding } from '../lib/onboarding/submit';
-import { createFleet, fleetSchemas, FLEET_LATEST, runFaultSchedule, WorkerPool } from '../test/support/chaos';
+import { createFleet, fleetSchemas, FLEET_LATEST, lifecycleJobCounts, runFaultSchedule, WorkerPool } from '../test/support/chaos';
 import { runCommand } from '../test/support/cli';
 import { LifecycleTestbed } from '../test/support/lifecycle';
 import { prng } from '../test/support/seeded-random';
@@ -174,7 +174,7 @@ async function main(): Promise<void> {
         'SELECT target, array_agg(version ORDER BY version) AS versions FROM tenancy.schema_migrations GROUP BY target', [], `chaos_fleet_${label}`);
       const atLatest = versions.filter((v) => v.versions.join() === [1, FLEET_LATEST].join()).length;
       if (atLatest !== schemas || fleetSchemas(schemas).length !== versions.length) problems.push(`${atLatest} of ${schemas} targets at version ${FLEET_LATEST}`);
-      const counts = await queue!.queue.getJobCounts('failed', 'active', 'waiting', 'delayed');
+      const counts = await lifecycleJobCounts(queue!);
       if (Object.values(counts).some((n) => n > 0)) problems.push(`queue not drained: ${JSON.stringify(counts)}`);
 
       const phase: Phase = { round, mode, onboardMs, migrateMs, migrationPasses: passes, faults, problems };

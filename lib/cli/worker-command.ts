@@ -8,6 +8,13 @@ import type { MigrateCommandIo } from './migrate-command';
  * (TENANCY_QUEUE_LOCK_MS, default 30000), however often that happens, and resumes at its first
  * unrecorded step once the dead worker's tenant lock expired (TENANCY_LOCK_TTL_MS, default 30000).
  *
+ * It also runs the hourly billing job: the usage report (lib/metering: closed windows of API
+ * calls, storage and seats to Stripe Meters), then the billing upkeep (billing-upkeep.ts: overdue
+ * tenants suspended, pending low-credit mails sent). By default (TENANCY_USAGE_REPORT unset or
+ * `hourly`) the worker upserts the job scheduler on the queue (minute TENANCY_USAGE_REPORT_MINUTE,
+ * default 10, UTC; one scheduler per queue, whichever worker does it); `off` removes it and this
+ * worker runs no such job.
+ *
  * Every TENANCY_WORKER_SWEEP_MS (default 60000) it queues the jobs the control plane records as
  * unfinished that the queue does not hold (see requeueRecorded).
  *
@@ -84,6 +91,10 @@ export function registerWorkerCommand(program: Command, io: MigrateCommandIo = d
     const { LifecycleServices } = await import('../onboarding/services');
     const { runLifecycleJob, startLifecycleWorker } = await import('../onboarding/worker');
     const services = await LifecycleServices.open(config, { billing: billingFromConfig(io.env) });
+    // The hourly billing job (usage report, billing upkeep) on this queue: scheduled unless =off, which removes it.
+    const usageMode = io.env.TENANCY_USAGE_REPORT || 'hourly';
+    if (usageMode !== 'hourly' && usageMode !== 'off') usage('TENANCY_USAGE_REPORT must be hourly or off');
+    const reportsUsage = usageMode === 'hourly';
     try {
       if (options.job) {
         const result = await runLifecycleJob(services, options.job, {
@@ -103,10 +114,12 @@ export function registerWorkerCommand(program: Command, io: MigrateCommandIo = d
         lockDurationMs: lockMs,
         hooks: { signal: stopping.signal },
         onResult: (r) => io.stdout.write(`${JSON.stringify({ type: 'job', ...r })}\n`),
+        usageReport: reportsUsage ? () => hourlyBillingJob(services, io.env) : undefined,
       });
       // Redis going away is reported, not fatal: BullMQ reconnects, and SIGTERM still stops the process.
       worker.on('error', (e) => io.stderr.write(`tenancy worker: ${e.message}\n`));
       await worker.waitUntilReady();
+      await scheduleUsage(config, io, reportsUsage);
       await requeueRecorded(services, config, io);
       // And again every sweepMs while running: a submission whose enqueue failed, or jobs lost with
       // Redis's data, heal without a resubmission or a worker restart.
@@ -128,6 +141,41 @@ export function registerWorkerCommand(program: Command, io: MigrateCommandIo = d
       process.removeListener('SIGINT', onSignal);
     }
   });
+}
+
+/**
+ * The hourly billing job: the usage report, then the billing upkeep, which runs even when the
+ * report failed; the job fails (recorded by BullMQ, retried next hour) if the report did.
+ */
+async function hourlyBillingJob(services: import('../onboarding/services').LifecycleServices, env: NodeJS.ProcessEnv): Promise<unknown> {
+  const { runUsageReport, usagePartsOf } = await import('../metering/usage-job');
+  const { runBillingUpkeep } = await import('../onboarding/billing-upkeep');
+  let reportError: unknown;
+  const usage = await runUsageReport(usagePartsOf(services), env).catch((e: unknown) => {
+    reportError = e;
+    return undefined;
+  });
+  const upkeep = await runBillingUpkeep(services);
+  if (reportError !== undefined) {
+    throw new Error(`usage report: ${(reportError as { message?: string })?.message ?? String(reportError)} (billing upkeep: ${JSON.stringify(upkeep)})`, { cause: reportError });
+  }
+  return { usage, upkeep };
+}
+
+/** Upserts (or removes) the hourly usage-report scheduler (one per queue, whichever worker does it). */
+async function scheduleUsage(config: { redisUrl: string; queueName: string }, io: MigrateCommandIo, on: boolean): Promise<void> {
+  const { LifecycleQueue, redisOptionsFromUrl } = await import('../onboarding/queue');
+  const { scheduleUsageReports, unscheduleUsageReports } = await import('../metering/usage-job');
+  const minute = io.env.TENANCY_USAGE_REPORT_MINUTE ? Number(io.env.TENANCY_USAGE_REPORT_MINUTE) : undefined;
+  const queue = new LifecycleQueue(redisOptionsFromUrl(config.redisUrl), config.queueName);
+  try {
+    if (on) await scheduleUsageReports(queue.queue, minute);
+    else await unscheduleUsageReports(queue.queue);
+  } catch (e) {
+    io.stderr.write(`tenancy worker: could not ${on ? 'schedule' : 'unschedule'} the hourly usage report (the next worker start does; \`tenancy usage report\` runs it by hand): ${e instanceof Error ? e.message : String(e)}\n`);
+  } finally {
+    await queue.close();
+  }
 }
 
 /**

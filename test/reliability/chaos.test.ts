@@ -28,7 +28,7 @@ import { LifecycleQueue, redisOptionsFromUrl } from '../../lib/onboarding/queue'
 import type { LifecycleServices } from '../../lib/onboarding/services';
 import { tenantStatuses } from '../../lib/onboarding/status';
 import { submitOnboarding, type SubmittedOnboarding } from '../../lib/onboarding/submit';
-import { AppTraffic, createFleet, fleetSchemas, FLEET_LATEST as LATEST, runFaultSchedule, startFleetBouncer, WorkerPool } from '../support/chaos';
+import { AppTraffic, createFleet, lifecycleJobCounts, fleetSchemas, FLEET_LATEST as LATEST, runFaultSchedule, startFleetBouncer, WorkerPool } from '../support/chaos';
 import type { PgbouncerProcess } from '../support/pgbouncer';
 import { runCommand } from '../support/cli';
 import { useLifecycleTestbed } from '../support/lifecycle';
@@ -157,7 +157,7 @@ test(`chaos: tenants onboard, a fleet migrates and an application queries throug
   // test at once; a failed attempt awaiting its retry is shown `failed` meanwhile, so that alone is not final.
   await until(async () => {
     const counts = await jobCounts();
-    if ((await queue.queue.getJobCounts('failed')).failed > 0) {
+    if ((await lifecycleJobCounts(queue)).failed > 0) {
       throw new Error(`the queue gave up on jobs: ${JSON.stringify(await bed().pg.query("SELECT id, last_error FROM tenancy.lifecycle_jobs WHERE status <> 'succeeded'", [], 'control_plane'))}`);
     }
     return counts.succeeded === TENANTS && Object.keys(counts).length === 1;
@@ -202,7 +202,7 @@ test(`chaos: tenants onboard, a fleet migrates and an application queries throug
   // Nothing half-written in the registry work tree: no uncommitted file, no hidden temporary file.
   expect(git('status', '--porcelain', '--untracked-files=all', '--ignored')).toBe('');
   // Nothing stalled or failed on the queue either.
-  expect(await queue.queue.getJobCounts('failed', 'active', 'waiting', 'delayed')).toEqual({ failed: 0, active: 0, waiting: 0, delayed: 0 });
+  expect(await lifecycleJobCounts(queue)).toEqual({ failed: 0, active: 0, waiting: 0, delayed: 0 });
 
   // No worker exited other than the ones killed; the others stop cleanly on SIGTERM.
   expect(workers.crashes).toEqual([]);

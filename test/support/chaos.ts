@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { types } from 'node:util';
 import type { Pool } from 'pg';
 import { guardedPool } from '../../lib/db/lost-connections';
+import { USAGE_REPORT_JOB } from '../../lib/metering/usage-keys';
+import type { LifecycleQueue } from '../../lib/onboarding/queue';
 import { withTenant } from '../../lib/runtime/with-tenant';
 import type { LifecycleTestbed } from './lifecycle';
 import { PgbouncerProcess } from './pgbouncer';
@@ -277,4 +279,18 @@ export class AppTraffic {
     await this.pool.end();
     return this.result();
   }
+}
+
+/**
+ * Lifecycle jobs on the queue per state, leaving out the hourly billing job (its scheduler keeps
+ * one `usage-report` job delayed until the next hour; it is not a tenant's job).
+ */
+export async function lifecycleJobCounts(queue: LifecycleQueue): Promise<{ failed: number; active: number; waiting: number; delayed: number }> {
+  const states = ['failed', 'active', 'waiting', 'delayed'] as const;
+  const counts = { failed: 0, active: 0, waiting: 0, delayed: 0 };
+  for (const state of states) {
+    const jobs = await queue.queue.getJobs([state]);
+    counts[state] = jobs.filter((j) => j && j.name !== USAGE_REPORT_JOB).length;
+  }
+  return counts;
 }
