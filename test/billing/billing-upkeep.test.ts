@@ -71,3 +71,24 @@ test('the hourly billing job suspends a tenant whose grace period ended and send
   expect(await statusOf(spender.tenantId)).toBe('active');
   expect(mailsTo().map((m) => m.header('message-id'))).toEqual([expect.stringContaining(`credits-low.${grant.entryId}.${spender.tenantId}@`)]);
 }, 300_000);
+
+test('the upkeep runs even when the usage report fails; the job fails naming why', async () => {
+  const late = await onboard('Late');
+  await bed().pg.query("UPDATE tenancy.tenants SET status = 'past_due' WHERE id = $1", [late.tenantId], 'control_plane');
+  await bed().pg.query("INSERT INTO tenancy.tenant_billing (tenant_id, past_due_since, grace_until) VALUES ($1, now() - interval '8 days', now() - interval '1 day')", [late.tenantId], 'control_plane');
+  // Only a worker whose report cannot run takes the job.
+  if (worker) {
+    worker.child.kill('SIGTERM');
+    await worker.exited;
+  }
+  worker = await startQueueWorker(bed(), { TENANCY_USAGE_CONCURRENCY: 'many' });
+  const events = new QueueEvents(services.config.queueName, { connection: redisOptionsFromUrl(bed().redis.url) });
+  try {
+    await events.waitUntilReady();
+    const job = await queue.queue.add(USAGE_REPORT_JOB, {} as never, { attempts: 1 });
+    await expect(job.waitUntilFinished(events, 120_000)).rejects.toThrow(/^usage report: TENANCY_USAGE_CONCURRENCY must be a whole number, got "many" \(billing upkeep: .*"suspended":\["[0-9a-f-]{36}"\]/);
+  } finally {
+    await events.close();
+  }
+  expect(await statusOf(late.tenantId)).toBe('suspended');
+}, 300_000);
