@@ -124,7 +124,7 @@ export function generateTenants(size: number): Record<string, unknown>[] {
     // "-app" subdomains never collide with a slug: generated slugs end in digits.
     if (domainRoll < 0.1) tenant.domain = { subdomain: `${slug}-app`, custom: `app.${slug}.example` };
     else if (domainRoll < 0.3) tenant.domain = { subdomain: `${slug}-app` };
-    if (rand() < 0.2) tenant.workload = { replicas: 1 + Math.floor(rand() * 4), ...(rand() < 0.5 && { values: { featureFlags: { reporting: true } } }) };
+    if (rand() < 0.2) tenant.workload = { replicas: 1 + Math.floor(rand() * 4), ...(rand() < 0.5 && { values: { podLabels: { feature: 'reporting' } } }) };
     if (rand() < 0.15) tenant.quotas = { ...QUOTA_CEILINGS[plan] };
     // Coverage tenants stay active so they always get a stack.
     tenant.status = coverage ? 'active' : weighted(rand, STATUS_WEIGHTS);
