@@ -1,4 +1,4 @@
-import { SLUG_PATTERN } from './registry/tenant-schema';
+import { BRIDGE_SHARD_ID, DEFAULT_BRIDGE_SHARD, SLUG_PATTERN } from './registry/tenant-schema';
 import { cdktfNumberTokenIn } from './terraform-literal';
 
 /**
@@ -60,3 +60,24 @@ export const platformNames = (platformName: string) => ({
   /** Secrets Manager name of the pool application role's credentials (written by the pool's post-apply hook). */
   poolAppSecretName: `${platformName}/pool/app-credentials`,
 });
+
+/**
+ * Names of one bridge shard (platform.yaml `regions.<region>.bridgeShards`). The default shard keeps
+ * the names of the single bridge cluster of earlier versions, so existing clusters, tenants and
+ * outputs are unchanged; another shard gets its id in each name, and a database name of its own,
+ * so a connection that reaches the wrong cluster fails instead of landing in another shard's data.
+ */
+export const bridgeShardNames = (platformName: string, shard: string) => {
+  if (!BRIDGE_SHARD_ID.test(shard)) throw new Error(`bridge shard ${JSON.stringify(shard)} is not a shard id (${BRIDGE_SHARD_ID})`);
+  const names = platformNames(platformName);
+  if (shard === DEFAULT_BRIDGE_SHARD) return { cluster: names.bridgeCluster, database: names.bridgeDatabase, host: names.bridgeHost, outputPrefix: 'bridge', constructId: 'bridge' };
+  const sql = shard.replace(/-/g, '_');
+  return {
+    cluster: `${names.bridgeCluster}-${shard}`,
+    database: `${names.bridgeDatabase}_${sql}`,
+    host: `bridge-${shard}.db.${platformName}.internal`,
+    /** Platform outputs `bridge_shard_<id>_endpoint`, … (hyphens as underscores). */
+    outputPrefix: `bridge_shard_${sql}`,
+    constructId: `bridge-${shard}`,
+  };
+};

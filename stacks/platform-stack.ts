@@ -7,7 +7,8 @@ import { KmsKey } from '@cdktf/provider-aws/lib/kms-key';
 import { Route53Record } from '@cdktf/provider-aws/lib/route53-record';
 import { Route53Zone } from '@cdktf/provider-aws/lib/route53-zone';
 import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
-import { platformNames, platformStateKey } from '../lib/naming';
+import { bridgeShardNames, platformNames, platformStateKey } from '../lib/naming';
+import { bridgeShardsOf } from '../lib/registry/bridge-shards';
 import type { PolicyAspect } from '../lib/policy/policy-aspect';
 import { applyCompliance } from '../lib/policy/packs';
 import type { PlatformConfig } from '../lib/registry/platform-schema';
@@ -23,7 +24,7 @@ export interface PlatformStackProps {
 }
 
 /**
- * The shared side of one region, `platform-<region>`: the bridge and pool Aurora clusters,
+ * The shared side of one region, `platform-<region>`: the bridge (one per shard) and pool Aurora clusters,
  * the key that encrypts tenants' credentials, and in the control-plane region the control-plane
  * database. The VPC, subnets and EKS cluster are inputs (platform.yaml): they outlive tenants
  * and are usually owned by another team's stack.
@@ -68,14 +69,18 @@ export class PlatformStack extends TerraformStack {
       : undefined;
 
     const shared = { kmsKeyArn: dataKey.arn, dbSubnetGroupName: subnets.name, securityGroupIds: [sg.id] };
-    const clusters: [string, string, string, string][] = [
-      ['bridge', names.bridgeCluster, names.bridgeDatabase, names.bridgeHost],
-      ['pool', names.poolCluster, names.poolDatabase, names.poolHost],
+    // One bridge cluster per shard; the default shard keeps the construct ids, names and output keys of the single cluster.
+    const clusters: [key: string, constructId: string, identifier: string, database: string, host: string][] = [
+      ...bridgeShardsOf(platform, region).map((s): [string, string, string, string, string] => {
+        const n = bridgeShardNames(platform.name, s.id);
+        return [n.outputPrefix, n.constructId, n.cluster, n.database, n.host];
+      }),
+      ['pool', 'pool', names.poolCluster, names.poolDatabase, names.poolHost],
     ];
-    if (region === platform.controlPlaneRegion) clusters.push(['control_plane', names.controlPlaneCluster, names.controlPlaneDatabase, names.controlPlaneHost]);
-    for (const [key, identifier, databaseName, host] of clusters) {
-      const c = (this.clusters[key] = new SharedPostgresCluster(this, key.replace('_', '-'), { ...shared, identifier, databaseName }));
-      if (zone) new Route53Record(this, `${key.replace('_', '-')}-dns`, { zoneId: zone.zoneId, name: host, type: 'CNAME', ttl: 60, records: [c.cluster.endpoint] });
+    if (region === platform.controlPlaneRegion) clusters.push(['control_plane', 'control-plane', names.controlPlaneCluster, names.controlPlaneDatabase, names.controlPlaneHost]);
+    for (const [key, constructId, identifier, databaseName, host] of clusters) {
+      const c = (this.clusters[key] = new SharedPostgresCluster(this, constructId, { ...shared, identifier, databaseName }));
+      if (zone) new Route53Record(this, `${constructId}-dns`, { zoneId: zone.zoneId, name: host, type: 'CNAME', ttl: 60, records: [c.cluster.endpoint] });
       new TerraformOutput(this, `${key}_cluster_identifier`, { value: identifier });
       new TerraformOutput(this, `${key}_endpoint`, { value: c.cluster.endpoint });
       new TerraformOutput(this, `${key}_reader_endpoint`, { value: c.cluster.readerEndpoint });

@@ -7,7 +7,8 @@ import { SiloPgbouncer } from '../lib/kubernetes/silo-pgbouncer';
 import { TenantAppRelease, type TenantDatabaseConnection } from '../lib/kubernetes/tenant-app-release';
 import { TenantNamespace } from '../lib/kubernetes/tenant-namespace';
 import { TenantSecretSync } from '../lib/kubernetes/tenant-secret-sync';
-import { platformNames } from '../lib/naming';
+import { bridgeShardNames, platformNames } from '../lib/naming';
+import { bridgeShardOf } from '../lib/registry/bridge-shards';
 import { egressPolicyFor } from '../lib/registry/egress-policy';
 import type { PlatformConfig } from '../lib/registry/platform-schema';
 import type { Tenant } from '../lib/registry/tenant-schema';
@@ -73,10 +74,11 @@ export function buildTenantKubernetesSide(stack: TenantStack, tenant: Tenant, pl
       targetSecret: 'database-credentials',
       template: { username: '{{ .username }}', password: '{{ .password }}' },
     });
+    const shard = bridge ? bridgeShardNames(platform.name, bridgeShardOf(tenant)) : undefined;
     database = {
-      host: bridge ? shared.bridgeHost : shared.poolHost,
+      host: shard ? shard.host : shared.poolHost,
       port: POSTGRES_PORT,
-      name: bridge ? shared.bridgeDatabase : shared.poolDatabase,
+      name: shard ? shard.database : shared.poolDatabase,
       sslmode: 'require',
       credentialsSecret: secret.targetSecret,
       schema: bridge?.schemaName ?? '',

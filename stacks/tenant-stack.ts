@@ -2,12 +2,13 @@ import { Construct } from 'constructs';
 import { TerraformOutput, TerraformStack } from 'cdktf';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
 import { BridgeTenant } from '../lib/bridge-tenant';
-import { platformNames, tenantNames, tenantStateKey } from '../lib/naming';
+import { bridgeShardNames, platformNames, tenantNames, tenantStateKey } from '../lib/naming';
+import { bridgeShardOf } from '../lib/registry/bridge-shards';
 import type { PolicyAspect } from '../lib/policy/policy-aspect';
 import { applyCompliance } from '../lib/policy/packs';
 import { PoolTenant } from '../lib/pool-tenant';
 import type { PlatformConfig } from '../lib/registry/platform-schema';
-import type { Tenant } from '../lib/registry/tenant-schema';
+import { DEFAULT_BRIDGE_SHARD, type Tenant } from '../lib/registry/tenant-schema';
 import { SiloTenant } from '../lib/silo-tenant';
 import { tenantTags } from '../lib/tenant-tags';
 import { terraformLiteral } from '../lib/terraform-literal';
@@ -60,14 +61,17 @@ export class TenantStack extends TerraformStack {
           regulated: tenant.compliance.hipaa || tenant.compliance.pci,
         });
         break;
-      case 'bridge':
+      case 'bridge': {
+        // The shard its placement names (the default shard without one): registry validation checked it is the region's.
+        const shard = bridgeShardNames(platform.name, bridgeShardOf(tenant));
         this.tenancy = new BridgeTenant(this, 'bridge', {
           ...common,
-          clusterIdentifier: shared.bridgeCluster,
-          databaseName: shared.bridgeDatabase,
+          clusterIdentifier: shard.cluster,
+          databaseName: shard.database,
           secretsKmsKeyId: shared.tenantSecretsKeyAlias,
         });
         break;
+      }
       case 'pool':
         this.tenancy = new PoolTenant(this, 'pool', {
           ...common,
@@ -94,6 +98,8 @@ export class TenantStack extends TerraformStack {
       region: terraformLiteral(tenant.region),
       ...(this.namespace ? { k8s_namespace: this.namespace.name } : {}),
       ...this.tenancy.hookOutputs,
+      // The hooks find the shard's cluster by it; a tenant on the default shard has none (as before shards).
+      ...(tenant.model === 'bridge' && bridgeShardOf(tenant) !== DEFAULT_BRIDGE_SHARD ? { bridge_shard: terraformLiteral(bridgeShardOf(tenant)) } : {}),
     };
     for (const [name, value] of Object.entries(outputs)) new TerraformOutput(this, name, { value });
     // The same outputs, for the hooks run as a Job of the platform release (platform.yaml kubernetes.postApplyJob).

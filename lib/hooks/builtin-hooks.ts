@@ -8,7 +8,9 @@ import { platformNames } from '../naming';
 import { PLAN_PROFILES } from '../plans';
 import { POOL_DEFAULTS, provisionPool } from '../pool/provision';
 import type { DatabaseEndpoint } from './database-connector';
-import type { PlatformOutputs, SharedCluster, TenantOutputs } from './deploy-outputs';
+import { recordedBridgeShard } from '../registry/bridge-shards';
+import { DEFAULT_BRIDGE_SHARD } from '../registry/tenant-schema';
+import { bridgeShardCluster, type PlatformOutputs, type SharedCluster, type TenantOutputs } from './deploy-outputs';
 import type { HookContext, PostApplyHook } from './post-apply-hook';
 import { provisionTenantSchema } from './tenant-schema-provisioning';
 
@@ -29,7 +31,8 @@ export function placementOf(tenant: TenantOutputs, platform: PlatformOutputs | u
     }
     case 'bridge': {
       const cluster = shared(platform, 'bridge', tenant);
-      return { host: cluster.endpoint, port: cluster.port, database: tenant.db_name, schema: tenant.schema, role: tenant.role, secret_ref: tenant.credentials_secret_arn };
+      // The shard is recorded for the placement decisions (bridge-placement.ts); none means the default shard.
+      return { host: cluster.endpoint, port: cluster.port, database: tenant.db_name, schema: tenant.schema, role: tenant.role, secret_ref: tenant.credentials_secret_arn, ...(tenant.bridge_shard ? { bridge_shard: tenant.bridge_shard } : {}) };
     }
     case 'pool': {
       const cluster = shared(platform, 'pool', tenant);
@@ -57,6 +60,7 @@ export const registerHook: PostApplyHook = {
   input: ({ tenant, platform }) => ({ tenant, placement: placementOf(tenant, platform) }),
   async run({ tenant, platform, controlPlane }) {
     const existing = await controlPlane.tenantById(tenant.tenant_id);
+    if (existing && tenant.model === 'bridge') assertSameBridgeShard(tenant, existing.placement);
     const registered = await controlPlane.upsertTenant({
       id: tenant.tenant_id, slug: tenant.slug, model: tenant.model, plan: tenant.plan, region: tenant.region,
       status: existing?.status ?? 'provisioning',
@@ -139,9 +143,32 @@ async function migrationTarget({ tenant, platform, databases }: HookContext): Pr
 }
 
 function shared(platform: PlatformOutputs | undefined, kind: 'bridge' | 'pool', tenant: TenantOutputs): SharedCluster {
+  if (kind === 'bridge' && tenant.model === 'bridge' && tenant.bridge_shard && tenant.bridge_shard !== DEFAULT_BRIDGE_SHARD) {
+    const cluster = bridgeShardCluster(platform, tenant.bridge_shard);
+    if (!cluster) throw new Error(`tenant-${tenant.slug}: no outputs of bridge shard ${tenant.bridge_shard} for region ${tenant.region} (bridge_shard_${tenant.bridge_shard.replace(/-/g, '_')}_endpoint, …); deploy platform-${tenant.region} with the shard and add its outputs (--outputs)`);
+    return cluster;
+  }
   const cluster = platform?.[kind];
   if (!cluster) throw new Error(`tenant-${tenant.slug}: no ${kind} cluster outputs for region ${tenant.region}; add the outputs of stack platform-${tenant.region} (--outputs)`);
   return cluster;
+}
+
+/**
+ * A bridge tenant stays on the shard the control plane records for it: a registry edit of its
+ * placement would point it at an empty schema on another cluster (its data stays behind), so the
+ * hooks refuse it before anything is recorded. A record without a host was never registered
+ * (only the onboarding's decision, which the outputs then carry).
+ */
+export function assertSameBridgeShard(tenant: Extract<TenantOutputs, { model: 'bridge' }>, recorded: Record<string, unknown>): void {
+  const was = recordedBridgeShard(recorded);
+  const now = tenant.bridge_shard ?? DEFAULT_BRIDGE_SHARD;
+  if (was !== undefined && was !== now) {
+    throw new Error(
+      `tenant-${tenant.slug}: its registry entry puts it on bridge shard "${now}", but its data is on bridge shard "${was}" (control plane): ` +
+        `a placement is never changed by an edit (it would not move the data). Restore placement.bridgeShard: ${was} in its entry; ` +
+        'to move a tenant, export its schema, onboard it anew on the other shard and offboard the old one.',
+    );
+  }
 }
 
 /** The pool application role's secret: `<platform>/pool/app-credentials` (lib/naming.ts). */

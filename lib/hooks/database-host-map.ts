@@ -51,7 +51,10 @@ export function applyDatabaseHostMap(outputs: DeployOutputs, map: readonly Datab
     return { ...c, endpoint: t.host, port: t.port };
   };
   const platforms = new Map<string, PlatformOutputs>();
-  for (const [region, p] of outputs.platforms) platforms.set(region, { ...p, bridge: cluster(p.bridge), pool: cluster(p.pool), controlPlane: cluster(p.controlPlane) });
+  for (const [region, p] of outputs.platforms) {
+    const bridgeShards = p.bridgeShards && new Map([...p.bridgeShards].map(([id, c]) => [id, cluster(c)!]));
+    platforms.set(region, { ...p, bridge: cluster(p.bridge), ...(bridgeShards ? { bridgeShards } : {}), pool: cluster(p.pool), controlPlane: cluster(p.controlPlane) });
+  }
   const tenants = outputs.tenants.map((t) => {
     if (t.model !== 'silo') return t;
     const mapped = target(map, t.db_address, t.db_port);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { tenantSqlNames } from '../db/sql';
-import { PLANS, SLUG_PATTERN } from '../registry/tenant-schema';
+import { BRIDGE_SHARD_ID, BRIDGE_SHARD_ID_MESSAGE, DEFAULT_BRIDGE_SHARD, PLANS, SLUG_PATTERN } from '../registry/tenant-schema';
 
 /**
  * The outputs of deployed stacks, as `cdktf deploy --outputs-file <file>` writes them
@@ -25,7 +25,7 @@ const common = {
 
 export const TenantOutputsSchema = z.discriminatedUnion('model', [
   z.object({ ...common, model: z.literal('silo'), db_identifier: z.string(), db_address: host, db_port: port, db_name: sqlName, db_master_secret_arn: secretRef, db_kms_key_arn: z.string(), app_credentials_secret_arn: secretRef.optional() }),
-  z.object({ ...common, model: z.literal('bridge'), cluster_identifier: z.string(), db_name: sqlName, schema: sqlName, role: sqlName, credentials_secret_arn: secretRef }),
+  z.object({ ...common, model: z.literal('bridge'), cluster_identifier: z.string(), db_name: sqlName, schema: sqlName, role: sqlName, credentials_secret_arn: secretRef, bridge_shard: z.string().regex(BRIDGE_SHARD_ID, BRIDGE_SHARD_ID_MESSAGE).optional() }),
   z.object({ ...common, model: z.literal('pool'), cluster_identifier: z.string(), db_name: sqlName, app_role: sqlName, tenant_setting: z.string() }),
 ]);
 export type TenantOutputs = z.output<typeof TenantOutputsSchema>;
@@ -39,7 +39,10 @@ export interface SharedCluster {
 }
 export interface PlatformOutputs {
   readonly region: string;
+  /** The default bridge shard's cluster (`bridge_*`: the single bridge cluster of earlier versions). */
   readonly bridge?: SharedCluster;
+  /** The other bridge shards' clusters by shard id (`bridge_shard_<id>_*`, hyphens as underscores). */
+  readonly bridgeShards?: ReadonlyMap<string, SharedCluster>;
   readonly pool?: SharedCluster;
   readonly controlPlane?: SharedCluster;
 }
@@ -99,7 +102,13 @@ export function parseDeployOutputs(raw: unknown, file = '<outputs>'): DeployOutp
         }
         return { endpoint: parsed.data.endpoint, port: parsed.data.port, database: parsed.data.database, masterSecretArn: parsed.data.master_secret_arn };
       };
-      platforms.set(region, { region, bridge: cluster('bridge'), pool: cluster('pool'), controlPlane: cluster('control_plane') });
+      const bridgeShards = new Map<string, SharedCluster>();
+      for (const key of Object.keys(o)) {
+        const shard = /^bridge_shard_([a-z0-9_]+)_endpoint$/.exec(key)?.[1];
+        const found = shard === undefined ? undefined : cluster(`bridge_shard_${shard}`);
+        if (found) bridgeShards.set(shard!.replace(/_/g, '-'), found);
+      }
+      platforms.set(region, { region, bridge: cluster('bridge'), bridgeShards, pool: cluster('pool'), controlPlane: cluster('control_plane') });
     }
   }
   const seen = new Map<string, string>();
@@ -112,3 +121,8 @@ export function parseDeployOutputs(raw: unknown, file = '<outputs>'): DeployOutp
   return { tenants, platforms };
 }
 
+
+/** The cluster of bridge shard `shard` in a platform's outputs (the default shard: `bridge_*`), or undefined. */
+export function bridgeShardCluster(platform: PlatformOutputs | undefined, shard: string = DEFAULT_BRIDGE_SHARD): SharedCluster | undefined {
+  return shard === DEFAULT_BRIDGE_SHARD ? platform?.bridge : platform?.bridgeShards?.get(shard);
+}

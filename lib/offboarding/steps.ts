@@ -1,8 +1,12 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { recordStackDestroyed } from '../fleet/applied-stacks';
 import { synthesizeInChild } from '../onboarding/synthesize-in-child';
 import type { TenantRecord } from '../control-plane/control-plane';
 import type { DatabaseEndpoint } from '../hooks/database-connector';
+import { bridgeShardCluster } from '../hooks/deploy-outputs';
+import { bridgeShardOf } from '../registry/bridge-shards';
+import { DEFAULT_BRIDGE_SHARD } from '../registry/tenant-schema';
 import { tenantNames } from '../naming';
 import type { Registry } from '../registry/load-registry';
 import type { Tenant } from '../registry/tenant-schema';
@@ -102,6 +106,10 @@ export function offboardingSteps(): Step<OffboardingContext>[] {
         }
         return { mode: ctx.services.deployer.mode, ...(await ctx.services.deployer.destroy(stackContext(ctx, ctx.tenant))) };
       },
+      async commitWith(ctx, c) {
+        // No longer deployed: `tenancy fleet plan` does not list it as removed.
+        await recordStackDestroyed(c, tenantNames(ctx.tenant.slug).stack, ctx.tenant.id);
+      },
     },
     {
       name: 'verify-erasure',
@@ -160,10 +168,20 @@ export const poolAuditorSecretName = (platformName: string) => `${platformName}/
 
 /** The master-user endpoint of the shared cluster holding the tenant (platform outputs; the database from its placement). */
 function sharedAdmin(ctx: OffboardingContext, kind: 'bridge' | 'pool'): DatabaseEndpoint {
-  const cluster = ctx.services.platform().platforms.get(ctx.tenant.region)?.[kind];
-  if (!cluster) throw new Error(`no ${kind} cluster in the platform outputs of ${ctx.tenant.region}`);
+  const platform = ctx.services.platform().platforms.get(ctx.tenant.region);
+  // A bridge tenant is erased on its own shard: the one the control plane recorded (the registry entry must agree).
+  const shard = kind === 'bridge' ? recordedBridgeShard(ctx) : undefined;
+  const cluster = shard ? bridgeShardCluster(platform, shard) : platform?.[kind];
+  if (!cluster) throw new Error(`no ${kind} cluster${shard && shard !== DEFAULT_BRIDGE_SHARD ? ` of shard ${shard}` : ''} in the platform outputs of ${ctx.tenant.region}`);
   const database = typeof ctx.record.placement.database === 'string' && ctx.record.placement.database ? ctx.record.placement.database : cluster.database;
   return { host: cluster.endpoint, port: cluster.port, database, secretRef: cluster.masterSecretArn };
+}
+
+function recordedBridgeShard(ctx: OffboardingContext): string {
+  const recorded = typeof ctx.record.placement.bridge_shard === 'string' && ctx.record.placement.bridge_shard ? ctx.record.placement.bridge_shard : DEFAULT_BRIDGE_SHARD;
+  const entry = bridgeShardOf(ctx.tenant);
+  if (recorded !== entry) throw new Error(`tenant ${ctx.tenant.slug} is on bridge shard "${recorded}" (control plane), its registry entry says "${entry}": restore placement.bridgeShard: ${recorded} in the entry before offboarding`);
+  return recorded;
 }
 
 function placementSetting(ctx: OffboardingContext): string | undefined {

@@ -55,14 +55,16 @@ export class LifecycleStore {
 
   /**
    * The control-plane side of an accepted onboarding request, in one transaction: the tenant
-   * (status `provisioning`), its domains, its onboarding job (`queued`), audited. Throws a
+   * (status `provisioning`, with the placement `placeIn` decides first), its domains, its onboarding job (`queued`), audited. Throws a
    * unique violation (see {@link uniqueViolation}) when the slug, id or a domain was taken meanwhile.
    */
-  async createOnboarding(tenant: Tenant, domains: readonly string[], request: Record<string, unknown>, requestKey?: string): Promise<LifecycleJob> {
+  async createOnboarding(tenant: Tenant, domains: readonly string[], request: Record<string, unknown>, requestKey?: string, placeIn?: (c: PoolClient) => Promise<Record<string, unknown> | undefined>): Promise<LifecycleJob> {
     return this.transaction(async (c) => {
+      // The placement decided in this transaction (bridge shards: bridge-placement.ts); it may complete `request` too.
+      const placement = (await placeIn?.(c)) ?? {};
       await c.query(
-        `INSERT INTO tenancy.tenants (id, slug, model, plan, status, region, placement) VALUES ($1, $2, $3, $4, 'provisioning', $5, '{}'::jsonb)`,
-        [tenant.id, tenant.slug, tenant.model, tenant.plan, tenant.region],
+        `INSERT INTO tenancy.tenants (id, slug, model, plan, status, region, placement) VALUES ($1, $2, $3, $4, 'provisioning', $5, $6::jsonb)`,
+        [tenant.id, tenant.slug, tenant.model, tenant.plan, tenant.region, JSON.stringify(placement)],
       );
       await this.auditIn(c, 'tenant.registered', tenant.id, { slug: tenant.slug, model: tenant.model, plan: tenant.plan, region: tenant.region, status: 'provisioning', by: 'onboarding' });
       for (const domain of domains) await c.query('INSERT INTO tenancy.tenant_domains (domain, tenant_id) VALUES ($1, $2)', [domain, tenant.id]);

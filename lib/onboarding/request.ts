@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { BridgeFleetFullError, chooseBridgeShard, registryBridgeFill } from '../registry/bridge-shards';
 import { checkRegistryRules, type Registry, type TenantLocation } from '../registry/load-registry';
 import type { RegistryProblem } from '../registry/registry-error';
 import { TenantSchema, type Tenant, type TenantInput } from '../registry/tenant-schema';
@@ -182,7 +183,20 @@ export function validateOnboardingRequest(input: unknown, registry: Registry, ta
     throw new OnboardingRequestError(problems);
   }
   if (problems.length > 0) throw new OnboardingRequestError(problems);
-  const tenant = parsed.data;
+  let tenant = parsed.data;
+  // A bridge tenant of a region with listed shards gets one: here provisionally, from the registry
+  // (a full fleet is a request problem); submitOnboarding decides it for good under the control
+  // plane's placement lock (bridge-placement.ts).
+  if (tenant.model === 'bridge' && registry.platform.regions[tenant.region]?.bridgeShards) {
+    try {
+      const shard = chooseBridgeShard(registry.platform, tenant, registryBridgeFill(registry.tenants, tenant.region));
+      entry.placement = { bridgeShard: shard.id };
+      tenant = { ...tenant, placement: { bridgeShard: shard.id } };
+    } catch (e) {
+      if (!(e instanceof BridgeFleetFullError)) throw e;
+      throw new OnboardingRequestError([{ field: 'region', message: e.message }]);
+    }
+  }
 
   // The registry's cross-entry rules, with the request as the last entry: duplicates are reported on it.
   const registryProblems: RegistryProblem[] = [];

@@ -1,4 +1,7 @@
+import type { PoolClient } from 'pg';
 import { tenantNames } from '../naming';
+import { BridgeFleetFullError } from '../registry/bridge-shards';
+import { placeBridgeTenantIn } from './bridge-placement';
 import type { LifecycleJob, LifecycleStore } from './lifecycle-store';
 import { uniqueViolation } from './lifecycle-store';
 import { bullJobId, redisOptionsFromUrl, type LifecycleQueue } from './queue';
@@ -76,9 +79,18 @@ export async function submitOnboarding(services: LifecycleServices, queue: Lifec
       throw e;
     }
     let job: LifecycleJob;
+    const request: Record<string, unknown> = { entry: v.entry, domains: v.domains, requestedBy: options.requestedBy ?? services.config.actor, requestFingerprint: fingerprint, ...(v.paymentMethod ? { paymentMethod: v.paymentMethod } : {}) };
+    // A bridge shard is decided for good in the recording transaction, under the placement lock; the entry gets it.
+    const placeIn = async (c: PoolClient) => {
+      const shard = await placeBridgeTenantIn(c, registry, v.tenant);
+      if (shard === undefined) return undefined;
+      request.entry = { ...v.entry, placement: { bridgeShard: shard } };
+      return { bridge_shard: shard };
+    };
     try {
-      job = await store.createOnboarding(v.tenant, v.domains, { entry: v.entry, domains: v.domains, requestedBy: options.requestedBy ?? services.config.actor, requestFingerprint: fingerprint, ...(v.paymentMethod ? { paymentMethod: v.paymentMethod } : {}) }, v.requestKey);
+      job = await store.createOnboarding(v.tenant, v.domains, request, v.requestKey, placeIn);
     } catch (e) {
+      if (e instanceof BridgeFleetFullError) throw new OnboardingRequestError([{ field: 'region', message: e.message }]);
       const constraint = uniqueViolation(e);
       if (!constraint) throw e;
       const concurrent = await earlierRequest();

@@ -1,4 +1,5 @@
-import { platformNames } from '../naming';
+import { bridgeShardNames, platformNames } from '../naming';
+import { bridgeShardOf } from '../registry/bridge-shards';
 import type { Registry } from '../registry/load-registry';
 import type { Tenant } from '../registry/tenant-schema';
 import { SiloDatabase } from '../silo-database';
@@ -19,7 +20,7 @@ export function sharedClusterMonthlyUsd(instanceClass = 'db.r6g.large', instance
 /**
  * Estimated monthly cost of a tenant: silo tenants pay for their instance, storage, key,
  * Performance Insights and their application role's credentials secret; bridge and pool tenants
- * pay an equal share of their region's shared cluster (plus the bridge credentials secret).
+ * pay an equal share of their region's shared cluster, a bridge tenant of its shard's (plus the bridge credentials secret).
  */
 export function estimateMonthlyCost(tenant: Tenant, registry: Registry): CostEstimate {
   if (tenant.status === 'offboarded') return { monthlyUsd: 0, basis: 'offboarded' };
@@ -43,13 +44,15 @@ export function estimateMonthlyCost(tenant: Tenant, registry: Registry): CostEst
       basis: `${s.instanceClass}${s.multiAz ? ' multi-AZ' : ''}, ${s.allocatedStorageGb} GiB`,
     };
   }
-  const sharers = registry.tenants.filter((t) => t.status !== 'offboarded' && t.model === tenant.model && t.region === tenant.region).length;
+  // A bridge tenant shares its own shard's cluster (bridge shards: lib/registry/bridge-shards.ts).
+  const sameCluster = (t: Tenant) => tenant.model !== 'bridge' || bridgeShardOf(t) === bridgeShardOf(tenant);
+  const sharers = registry.tenants.filter((t) => t.status !== 'offboarded' && t.model === tenant.model && t.region === tenant.region && sameCluster(t)).length;
   const share = sharedClusterMonthlyUsd() / Math.max(1, sharers);
   const extra = tenant.model === 'bridge' ? PRICES.secret : 0;
-  const names = platformNames(registry.platform.name);
+  const cluster = tenant.model === 'bridge' ? bridgeShardNames(registry.platform.name, bridgeShardOf(tenant)).cluster : platformNames(registry.platform.name).poolCluster;
   return {
     monthlyUsd: round(share + extra),
-    basis: `1/${sharers} of ${tenant.model === 'bridge' ? names.bridgeCluster : names.poolCluster} (${tenant.region})`,
+    basis: `1/${sharers} of ${cluster} (${tenant.region})`,
   };
 }
 

@@ -1,6 +1,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { PLAN_PROFILES, parseQuantity } from '../plans';
+import { bridgeShardOf, bridgeShardsOf, shardAcceptsResidency } from './bridge-shards';
 import { egressPolicyFor, egressRuleProblems } from './egress-policy';
 import { PlatformSchema, type PlatformConfig } from './platform-schema';
 import { RegistryError, type RegistryProblem } from './registry-error';
@@ -147,6 +148,28 @@ export function mergeHelmValues(base: Record<string, unknown>, over: Record<stri
   return out;
 }
 
+/**
+ * A bridge tenant's shard (its placement, or the default shard) must be one of its region's shards
+ * and accept its residency: a shard that platform.yaml stops listing would take its tenants'
+ * schemas with it. Other models have no placement. (Capacity is onboarding's business: a shard over
+ * capacity, after a capacity was lowered to drain it, still loads.)
+ */
+function bridgeShardProblems(t: Tenant, yaml: TenantLocation, platform: PlatformConfig, problems: RegistryProblem[]): void {
+  if (t.model !== 'bridge') {
+    if (t.placement) problems.push(yaml.problem(['placement'], `only bridge tenants have a placement (this tenant's model is ${t.model})`));
+    return;
+  }
+  const id = bridgeShardOf(t);
+  const shard = bridgeShardsOf(platform, t.region).find((s) => s.id === id);
+  const path = t.placement ? ['placement', 'bridgeShard'] : ['model'];
+  if (!shard) {
+    const listed = bridgeShardsOf(platform, t.region).map((s) => s.id).join(', ');
+    problems.push(yaml.problem(path, `bridge shard "${id}"${t.placement ? '' : ' (no placement: the default shard)'} is not a shard of ${t.region} in platform.yaml (regions.${t.region}.bridgeShards: ${listed}); keep it listed while it holds tenants`));
+  } else if (!shardAcceptsResidency(shard, t.dataResidency)) {
+    problems.push(yaml.problem(path, `bridge shard "${id}" of ${t.region} does not take data residency "${t.dataResidency}" (it takes ${shard.residency!.join(', ')})`));
+  }
+}
+
 /** Where a tenant entry came from, to point problems at it: a YAML file, or anything that can (an onboarding request, a database row). */
 export type TenantLocation = Pick<YamlFile, 'file' | 'problem'> & Partial<Pick<YamlFile, 'keyProblem'>>;
 
@@ -197,6 +220,8 @@ export function checkRegistryRules(parsed: readonly { tenant: Tenant; yaml: Tena
     }
     if (platform && !(t.region in platform.regions)) {
       problems.push(yaml.problem(['region'], `${t.region} is not a region of platform.yaml (configured: ${Object.keys(platform.regions).join(', ')})`));
+    } else if (platform) {
+      bridgeShardProblems(t, yaml, platform, problems);
     }
     for (const key of ['cpu', 'memory', 'storage'] as const) {
       const value = t.quotas[key];

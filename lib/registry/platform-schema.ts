@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CIDR_PATTERN, REGION_PATTERN } from './tenant-schema';
+import { BRIDGE_SHARD_ID, BRIDGE_SHARD_ID_MESSAGE, CIDR_PATTERN, REGION_PATTERN, RESIDENCIES } from './tenant-schema';
 import { ANNOTATION_KEY, controllerAnnotationProblem } from './workload-values';
 
 /** An IPv4 CIDR other than the whole internet. */
@@ -24,6 +24,18 @@ export const ClusterCidrsSchema = z
 const ID = (prefix: string) =>
   z.string().regex(new RegExp(`^${prefix}-[0-9a-f]{8,17}$`), { message: `must be an AWS id such as "${prefix}-0123456789abcdef0"` });
 
+export const BridgeShardSchema = z
+  .strictObject({
+    id: z.string().regex(BRIDGE_SHARD_ID, { message: BRIDGE_SHARD_ID_MESSAGE }).describe('Shard id, fixed for its life: "default" is the bridge cluster of a single-shard region (<name>-bridge); another id gets <name>-bridge-<id>, database tenants_<id>.'),
+    capacity: z.int().min(1).max(100_000).describe('Bridge tenants (schemas) the shard takes; onboarding places no tenant beyond it.'),
+    residency: z
+      .array(z.enum(RESIDENCIES))
+      .min(1)
+      .optional()
+      .describe('Data residencies of the tenants the shard may take (e.g. [eu]); unset: any residency the region allows.'),
+  })
+  .describe('One bridge cluster of a region.');
+
 export const RegionNetworkSchema = z
   .strictObject({
     vpcId: ID('vpc').describe('VPC the databases live in (the cluster VPC).'),
@@ -39,6 +51,19 @@ export const RegionNetworkSchema = z
       .regex(/^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider\/oidc\.eks\.[a-z0-9-]+\.amazonaws\.com\/id\/[A-Za-z0-9]+$/, { message: 'must be the ARN of the EKS cluster\'s IAM OIDC provider' })
       .describe("IAM OIDC provider of the EKS cluster, for the per-tenant roles that read a tenant's secrets (IRSA)."),
     clusterCidrs: ClusterCidrsSchema.optional(),
+    bridgeShards: z
+      .array(BridgeShardSchema)
+      .min(1)
+      .max(50)
+      .superRefine((shards, ctx) => {
+        const seen = new Set<string>();
+        shards.forEach((s, i) => {
+          if (seen.has(s.id)) ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `bridge shard ${JSON.stringify(s.id)} is listed twice` });
+          seen.add(s.id);
+        });
+      })
+      .optional()
+      .describe('Bridge clusters of the region; a new bridge tenant goes to the least-full one that matches its residency, and stays there. Unset: one shard, "default", without a capacity limit. Keep "default" listed while tenants without a placement use it.'),
   })
   .describe('Network and cluster inputs of one region (created outside this project).');
 
@@ -209,6 +234,7 @@ export const PlatformSchema = z
 
 export type PlatformConfig = z.output<typeof PlatformSchema>;
 export type RegionNetwork = z.output<typeof RegionNetworkSchema>;
+export type BridgeShardConfig = z.output<typeof BridgeShardSchema>;
 export type StateConfig = z.output<typeof StateSchema>;
 export type KubernetesConfig = z.output<typeof KubernetesSchema>;
 export type PostApplyJobConfig = z.output<typeof PostApplyJobSchema>;

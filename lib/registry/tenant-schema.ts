@@ -76,6 +76,12 @@ export const RESIDENCY_REGION_PREFIXES: Readonly<Record<DataResidency, readonly 
   jp: ['ap-northeast-1', 'ap-northeast-3'],
 };
 
+/** The shard of a bridge tenant without a placement: the one bridge cluster of earlier versions. */
+export const DEFAULT_BRIDGE_SHARD = 'default';
+/** A bridge shard id: 1-16 lowercase letters and digits with single inner hyphens, starting with a letter (it becomes part of RDS, DNS and output names). */
+export const BRIDGE_SHARD_ID = /^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,15}$/;
+export const BRIDGE_SHARD_ID_MESSAGE = 'must be a shard id: 1-16 lowercase letters and digits with single inner hyphens, starting with a letter';
+
 export const REGION_PATTERN = /^(?:us|eu|ap|ca|sa|me|af|il|mx)-(?:north|south|east|west|central|northeast|southeast|northwest|southwest)-[1-9]$/;
 const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const DOMAIN = /^(?=.{4,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
@@ -167,6 +173,12 @@ export const QuotaSchema = z
   })
   .describe('Quota overrides, each within the plan ceiling.');
 
+export const PlacementSchema = z
+  .strictObject({
+    bridgeShard: z.string().regex(BRIDGE_SHARD_ID, { message: BRIDGE_SHARD_ID_MESSAGE }).describe('Bridge shard (platform.yaml regions.<region>.bridgeShards) holding the tenant\'s schema.'),
+  })
+  .describe('Where the platform placed the tenant: written once by onboarding, never changed by an edit (it would move the data). Bridge tenants only; unset: the default shard.');
+
 export const TenantSchema = z
   .strictObject({
     id: z
@@ -202,6 +214,7 @@ export const TenantSchema = z
     workload: WorkloadSchema.default({}),
     quotas: QuotaSchema.default({}),
     status: z.enum(STATUSES).default('active').describe('Lifecycle status; offboarded tenants get no stack.'),
+    placement: PlacementSchema.optional(),
   })
   .describe('One tenant of the platform.');
 
