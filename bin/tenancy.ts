@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { registerAuditCommand } from '../lib/cli/audit-command';
 import { registerAuditLogCommand } from '../lib/cli/audit-log-command';
 import { registerComplianceCommand } from '../lib/cli/compliance-command';
+import { registerFleetCommand } from '../lib/cli/fleet-command';
 import { registerMigrateCommand } from '../lib/cli/migrate-command';
 import { registerPostApplyCommand } from '../lib/cli/post-apply-command';
 import { registerOffboardCommand } from '../lib/cli/offboard-command';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerUsageCommand(program);
   registerWorkerCommand(program);
   registerWebhooksCommand(program);
+  registerFleetCommand(program);
   return program;
 }
 

@@ -1,5 +1,6 @@
 import type { Construct } from 'constructs';
 import { PolicyGate } from '../lib/policy/policy-gate';
+import { annotateFleet } from '../lib/fleet/fleet-metadata';
 import type { Registry } from '../lib/registry/load-registry';
 import { PlatformStack } from './platform-stack';
 import type { Selection } from './select-tenants';
@@ -16,8 +17,11 @@ export interface TenancyStacks {
  */
 export function buildStacks(app: Construct, registry: Registry, selection: Selection): TenancyStacks {
   PolicyGate.attach(app);
-  return {
+  const stacks = {
     platform: selection.platformRegions.map((region) => new PlatformStack(app, { platform: registry.platform, region })),
     tenants: selection.tenants.map((tenant) => new TenantStack(app, { tenant, platform: registry.platform })),
   };
+  // What `tenancy fleet plan` compares with the last apply (lib/fleet).
+  annotateFleet(stacks, registry);
+  return stacks;
 }

@@ -2,12 +2,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Table from 'cli-table3';
 import { CommanderError, type Command } from 'commander';
-import type { PoolConfig } from 'pg';
+import type { Pool, PoolConfig } from 'pg';
 import { guardedPool } from '../db/lost-connections';
 import { billingHook } from '../billing/billing-hook';
 import type { BillingProfile } from '../billing/billing-tenant';
 import { ControlPlane } from '../control-plane/control-plane';
 import { controlPlaneConnection as controlPlaneUrlConnection, ControlPlaneTlsError } from '../control-plane/connection';
+import { recordDeployedStacks, type DeployedStack } from '../fleet/applied-stacks';
 import { builtinHooks } from '../hooks/builtin-hooks';
 import { DatabaseConnector } from '../hooks/database-connector';
 import { applyDatabaseHostMap, DatabaseHostMapError, parseDatabaseHostMap } from '../hooks/database-host-map';
@@ -17,6 +18,7 @@ import { loadMigrationSets, MigrationLoadError, type MigrationSets } from '../mi
 import { FAILING_STATUSES } from '../migrate/result';
 import { migrateTargets } from '../migrate/runner';
 import { controlPlaneTarget } from '../migrate/targets';
+import { tenantNames } from '../naming';
 import { loadRegistry } from '../registry/load-registry';
 import { AwsSecretsManagerResolver, FileSecretResolver, type SecretResolver } from '../runtime/secret-resolver';
 import { defaultMigrationsDir, type MigrateCommandIo } from './migrate-command';
@@ -41,6 +43,8 @@ interface PostApplyCliOptions {
   registry: string;
   checkoutSuccessUrl?: string;
   checkoutCancelUrl?: string;
+  outdir?: string;
+  recordStacks: boolean;
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -61,6 +65,8 @@ export function registerPostApplyCommand(program: Command, io: MigrateCommandIo 
     .option('--registry <root>', 'project root with platform.yaml and tenants/: the billing hook takes each tenant\'s adminEmail and company from it', '.')
     .option('--checkout-success-url <url>', 'Stripe Checkout return URL for paid plans without a payment method (env TENANCY_CHECKOUT_SUCCESS_URL)')
     .option('--checkout-cancel-url <url>', 'Stripe Checkout cancel URL (env TENANCY_CHECKOUT_CANCEL_URL)')
+    .option('--outdir <dir>', 'synthesized output the deploy applied: each deployed stack\'s content hash is recorded for `tenancy fleet plan` (default: <registry>/cdktf.out)')
+    .option('--no-record-stacks', 'do not record the deployed stacks\' content hashes')
     .option('--json', 'JSON lines on stdout (the default when stdout is not a terminal)')
     .option('--actor <name>', 'who runs this, recorded in the audit log (default: $TENANCY_ACTOR or $USER)')
     .action(async (options: PostApplyCliOptions) => {
@@ -108,6 +114,12 @@ async function runPostApplyCommand(options: PostApplyCliOptions, io: MigrateComm
   const pool = guardedPool({ ...controlPlaneConfig, max: 2 });
   try {
     const controlPlane = new ControlPlane(pool, actor);
+    // A failed record does not keep the hooks from running; it fails the command (fleet plan would be wrong).
+    const recordFailed = options.recordStacks !== false && await recordApplied(options, io, outputs, pool, actor, json, usage).then(() => false, (e: unknown) => {
+      if (e instanceof CommanderError) throw e;
+      io.stderr.write(`tenancy post-apply: recording the deployed stacks failed: ${e instanceof Error ? e.message : String(e)}\n`);
+      return true;
+    });
     const outcomes = await runPostApply({
       outputs, controlPlane, databases, hooks: [...builtinHooks(migrations), billing(options, io, usage)], tenants: options.tenant, force: options.force,
       onOutcome: (o) => {
@@ -117,10 +129,33 @@ async function runPostApplyCommand(options: PostApplyCliOptions, io: MigrateComm
     const failed = outcomes.filter((o) => o.status === 'failed' || o.status === 'not-run');
     if (json) io.stdout.write(`${JSON.stringify({ type: 'summary', tenants: new Set(outcomes.map((o) => o.tenant)).size, ...countBy(outcomes) })}\n`);
     else io.stdout.write(`${renderOutcomes(outcomes)}\n`);
-    return failed.length > 0 ? 1 : 0;
+    return failed.length > 0 || recordFailed ? 1 : 0;
   } finally {
     await pool.end();
   }
+}
+
+/**
+ * The deploy applied these stacks (its outputs name them): their content hashes, read from the
+ * synthesized output, are recorded for `tenancy fleet plan` before the hooks run (the apply
+ * happened whatever the hooks do). Without an output directory nothing is recorded, and it is said.
+ */
+async function recordApplied(options: PostApplyCliOptions, io: MigrateCommandIo, outputs: DeployOutputs, pool: Pool, actor: string, json: boolean, usage: (message: string) => never): Promise<void> {
+  const outdir = resolve(options.outdir ?? join(options.registry, 'cdktf.out'));
+  if (!existsSync(join(outdir, 'stacks'))) {
+    if (options.outdir) usage(`--outdir ${options.outdir}: no synthesized stacks there (stacks/)`);
+    io.stderr.write(`tenancy post-apply: no synthesized output at ${outdir}: the deployed stacks' content hashes are not recorded (tenancy fleet plan lists them as new); give --outdir, or --no-record-stacks\n`);
+    return;
+  }
+  const selected = options.tenant.length > 0 ? outputs.tenants.filter((t) => options.tenant.includes(t.slug)) : outputs.tenants;
+  const stacks: DeployedStack[] = [
+    ...selected.map((t) => ({ stack: tenantNames(t.slug).stack, tenantId: t.tenant_id })),
+    ...(options.tenant.length > 0 ? [] : [...outputs.platforms.keys()].map((region) => ({ stack: `platform-${region}`, tenantId: null }))),
+  ];
+  const { recorded, skipped } = await recordDeployedStacks(pool, outdir, stacks, actor);
+  for (const s of skipped) io.stderr.write(`tenancy post-apply: ${s.stack}: content hash not recorded: ${s.reason}\n`);
+  if (json) for (const r of recorded) io.stdout.write(`${JSON.stringify({ type: 'applied-stack', stack: r.stack, contentHash: r.contentHash, libraryVersion: r.libraryVersion })}\n`);
+  else if (recorded.length > 0) io.stdout.write(`Recorded the content of ${recorded.length} applied stack(s) for tenancy fleet plan.\n`);
 }
 
 /**

@@ -1,5 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { appliedContentOf, recordAppliedStack, type AppliedContent } from '../fleet/applied-stacks';
+import { readStackArtifact } from '../fleet/stack-artifact';
 import { builtinHooks } from '../hooks/builtin-hooks';
 import { TenantOutputsSchema, type TenantOutputs } from '../hooks/deploy-outputs';
 import type { PostApplyHook } from '../hooks/post-apply-hook';
@@ -70,7 +72,12 @@ export function onboardingSteps(): Step<OnboardingContext>[] {
         // A retry on another host has no synthesized output yet.
         if (!existsSync(join(ctx.outdir, 'stacks', tenantNames(tenant.slug).stack))) await synthesizeTenant(ctx);
         const outputs = await ctx.services.deployer.deploy(stackContext(ctx, tenant));
-        return { mode: ctx.services.deployer.mode, stack: tenantNames(tenant.slug).stack, outputs };
+        // What was applied (its content hash), recorded with the step for `tenancy fleet plan`.
+        const applied = appliedContentOf(readStackArtifact(ctx.outdir, tenantNames(tenant.slug).stack));
+        return { mode: ctx.services.deployer.mode, stack: tenantNames(tenant.slug).stack, outputs, applied };
+      },
+      async commitWith(ctx, c, result) {
+        await recordAppliedStack(c, result.applied as AppliedContent, `${ctx.services.config.actor} (onboarding job ${ctx.job.id})`);
       },
     },
     hookStep('register', (ctx) => builtinHook(ctx, 'register')),

@@ -57,7 +57,8 @@ async function postApply(...args: string[]): Promise<{ code: number; stdout: str
 }
 
 async function postApplyWithEnv(env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string; lines: any[] }> {
-  const run = await runCommand(registerPostApplyCommand, ['post-apply', ...args, '--json', '--ssl-ca', pg().tls!.caFile], { env: { TENANCY_ACTOR: 'test-pipeline', ...env } });
+  // No synthesized output here (recording the stacks' content: test/fleet/post-apply-records.test.ts).
+  const run = await runCommand(registerPostApplyCommand, ['post-apply', ...args, '--json', '--no-record-stacks', '--ssl-ca', pg().tls!.caFile], { env: { TENANCY_ACTOR: 'test-pipeline', ...env } });
   return { ...run, lines: run.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)) };
 }
 
