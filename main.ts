@@ -1,10 +1,11 @@
 // The cdktf app (cdktf.json "app"): `npx cdktf synth|diff|deploy` runs this.
-import { synthesize } from './lib/app/synthesize';
+import { synthesizeParallel } from './lib/app/synthesize-parallel';
 import { reportFailure } from './lib/app/report-failure';
-import { printPolicyNotes } from './lib/policy/print';
+import { printPolicyNoteLines } from './lib/policy/print';
 
-try {
-  printPolicyNotes(synthesize().stacks);
-} catch (e) {
-  process.exitCode = reportFailure(e);
-}
+synthesizeParallel().then(
+  (result) => printPolicyNoteLines(result.policyNotes),
+  (e: unknown) => {
+    process.exitCode = reportFailure(e);
+  },
+);

@@ -10,7 +10,7 @@ const TIME_BIN = '/usr/bin/time';
 export const USAGE_SOURCE = existsSync(TIME_BIN) ? `GNU time (${TIME_BIN} -f '%M %U %S')` : 'process.resourceUsage() reported by the child';
 
 /** Settings that would change what synthesize() does; the measured children must not inherit them. */
-const SCRUBBED_ENV = ['TENANCY_SELECT', 'CDKTF_CONTEXT_JSON', 'CDKTF_OUTDIR', 'NODE_OPTIONS'];
+const SCRUBBED_ENV = ['TENANCY_SELECT', 'CDKTF_CONTEXT_JSON', 'CDKTF_OUTDIR', 'NODE_OPTIONS', 'TENANCY_SYNTH_PROCESSES'];
 
 export interface Measurement {
   /** Spawn to exit, as seen by the parent: node start-up and module loading included. */

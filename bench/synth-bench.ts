@@ -1,5 +1,6 @@
 // `npm run bench:synth`: synth time and peak memory of the library against a bare-cdktf
-// baseline on generated registries, written to docs/BENCHMARKS.md (section "synth").
+// baseline on generated registries, and of the parallel mode (synthesizeParallel, one process per
+// core) against the library's single process, written to docs/BENCHMARKS.md (section "synth").
 //
 //   npm run bench:synth                      # 100, 1,000 and 10,000 tenants; rewrites the doc
 //   BENCH_SIZES=100,1000 npm run bench:synth # quick run (also: npm run bench:synth -- 100,1000)
@@ -9,8 +10,9 @@
 //
 // Exits 1 when the baseline does not synthesize the same Terraform as the library (the ratio
 // would be meaningless) or a child fails; a missed target is reported, not an error.
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
+import { accessSync, constants, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import Table from 'cli-table3';
 import { machineDescription, writeBenchmarkSection } from './benchmarks-doc';
@@ -22,15 +24,20 @@ const REPO_ROOT = join(__dirname, '..', '..');
 const DOC_FILE = join(REPO_ROOT, 'docs', 'BENCHMARKS.md');
 const LIBRARY_CHILD = join(__dirname, 'run-library.js');
 const BASELINE_CHILD = join(__dirname, 'baseline.js');
+const PARALLEL_CHILD = join(__dirname, 'run-library-parallel.js');
+/** Processes of the parallel mode: its default, one per core. */
+const PARALLEL_PROCESSES = availableParallelism();
 const DEFAULT_SIZES = [100, 1000, 10000];
 
-const TARGETS = { ratio: 1.2, largeSize: 10000, largeSeconds: 60, largeRssMiB: 2048, selectSeconds: 5 };
+const TARGETS = { ratio: 1.2, largeSize: 10000, largeSeconds: 60, largeRssMiB: 2048, selectSeconds: 5, parallelRatio: 0.6 };
 
 interface SizeResult {
   readonly registry: GeneratedRegistry;
   readonly stacks: number;
   readonly library: Measurement[];
   readonly baseline: Measurement[];
+  /** The parallel mode, in the same runs. */
+  readonly parallel: Measurement[];
 }
 
 interface SelectResult {
@@ -83,39 +90,71 @@ const load = loadAverages;
 
 class EquivalenceError extends Error {}
 
+type Mode = 'library' | 'baseline' | 'parallel';
+const MODES: readonly Mode[] = ['library', 'baseline', 'parallel'];
+
 /**
- * Runs library and baseline alternately, in ABBA order (L B, B L, L B, ...), so drift of the
- * machine and the cost of going first affect both alike.
+ * Runs library, baseline and parallel mode in turn, the order rotated each run (L B P, B P L,
+ * P L B, ...), so drift of the machine and the cost of going first affect all alike.
  */
 function benchSize(registry: GeneratedRegistry, work: string, verify: boolean): SizeResult {
   const library: Measurement[] = [];
   const baseline: Measurement[] = [];
+  const parallel: Measurement[] = [];
   const runs = runsFor(registry.size);
   for (let run = 0; run < runs; run++) {
-    const libOut = join(work, `out-library-${run}`);
-    const baseOut = join(work, `out-baseline-${run}`);
+    const out = (who: Mode) => join(work, `out-${who}-${run}`);
     try {
-      const order = run % 2 === 0 ? ['library', 'baseline'] : ['baseline', 'library'];
-      const m: Record<string, Measurement> = {};
+      const order = MODES.map((_, i) => MODES[(i + run) % MODES.length]);
+      const m = {} as Record<Mode, Measurement>;
       for (const who of order) {
         settle();
-        m[who] = who === 'library' ? measureNode(LIBRARY_CHILD, [registry.root, libOut]) : measureNode(BASELINE_CHILD, [registry.root, baseOut]);
+        m[who] =
+          who === 'library' ? measureNode(LIBRARY_CHILD, [registry.root, out(who)])
+          : who === 'baseline' ? measureNode(BASELINE_CHILD, [registry.root, out(who)])
+          : measureNode(PARALLEL_CHILD, [registry.root, out(who), String(PARALLEL_PROCESSES)]);
       }
-      const [l, b] = [m.library, m.baseline];
+      const [l, b, p] = [m.library, m.baseline, m.parallel];
       library.push(l);
       baseline.push(b);
+      parallel.push(p);
       console.log(
         `  ${fmtInt(registry.size)} tenants, run ${run + 1}/${runs}: library ${fmt(l.wallMs / 1000)} s (CPU ${fmt(l.cpuMs / 1000)} s) ${fmt(l.maxRssKb / 1024, 0)} MiB, ` +
-          `baseline ${fmt(b.wallMs / 1000)} s (CPU ${fmt(b.cpuMs / 1000)} s) ${fmt(b.maxRssKb / 1024, 0)} MiB; load ${load()}`,
+          `baseline ${fmt(b.wallMs / 1000)} s (CPU ${fmt(b.cpuMs / 1000)} s) ${fmt(b.maxRssKb / 1024, 0)} MiB, ` +
+          `parallel ${fmt(p.wallMs / 1000)} s (CPU ${fmt(p.cpuMs / 1000)} s) ${fmt(p.maxRssKb / 1024, 0)} MiB; load ${load()}`,
       );
       if (l.stacks !== b.stacks) throw new EquivalenceError(`library synthesized ${l.stacks} stacks, baseline ${b.stacks}`);
-      if (verify && run === 0) verifyEquivalence(libOut, baseOut, registry.size);
+      if (run === 0) verifyParallelIdentical(out('library'), out('parallel'), registry.size);
+      if (verify && run === 0) verifyEquivalence(out('library'), out('baseline'), registry.size);
     } finally {
-      rmSync(libOut, { recursive: true, force: true });
-      rmSync(baseOut, { recursive: true, force: true });
+      for (const who of MODES) rmSync(out(who), { recursive: true, force: true });
     }
   }
-  return { registry, stacks: library[0].stacks, library, baseline };
+  return { registry, stacks: library[0].stacks, library, baseline, parallel };
+}
+
+/** Every file and its bytes' hash under `dir`. */
+function treeHashes(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (d: string, rel: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const abs = join(d, name);
+      if (lstatSync(abs).isDirectory()) walk(abs, `${rel}${name}/`);
+      else out.set(`${rel}${name}`, createHash('sha256').update(readFileSync(abs)).digest('hex'));
+    }
+  };
+  walk(dir, '');
+  return out;
+}
+
+/** The parallel mode must write exactly what one process writes, or its time means nothing. */
+function verifyParallelIdentical(libOut: string, parOut: string, size: number): void {
+  const [a, b] = [treeHashes(libOut), treeHashes(parOut)];
+  const differing = [...new Set([...a.keys(), ...b.keys()])].filter((f) => a.get(f) !== b.get(f));
+  if (differing.length > 0) {
+    throw new EquivalenceError(`the parallel mode's output differs from one process's (${size} tenants) in ${differing.length} files: ${differing.slice(0, 10).join(', ')}`);
+  }
+  console.log(`  parallel output (${fmtInt(size)} tenants): byte-identical to one process's (${a.size} files)`);
 }
 
 function verifyEquivalence(libOut: string, baseOut: string, size: number): void {
@@ -172,6 +211,13 @@ function checkTargets(sizes: readonly SizeResult[], select: SelectResult | undef
   checks.push({ target: `${fmtInt(TARGETS.largeSize)} tenants in ≤ ${TARGETS.largeRssMiB / 1024} GiB peak RSS`, measured: lib ? `${fmt(lib.rssMiB, 0)} MiB` : 'not measured', met: lib && lib.rssMiB <= TARGETS.largeRssMiB });
   const sel = select && select.registry.size === TARGETS.largeSize ? summarize(select.runs, 1) : undefined;
   checks.push({ target: `select 1 of ${fmtInt(TARGETS.largeSize)} in ≤ ${TARGETS.selectSeconds} s`, measured: sel ? `${fmt(sel.seconds)} s (${fmt(sel.rssMiB, 0)} MiB)` : 'not measured', met: sel && sel.seconds <= TARGETS.selectSeconds });
+  const par = large && summarize(large.parallel, large.registry.size);
+  const parRatio = par && lib ? par.seconds / lib.seconds : undefined;
+  checks.push({
+    target: `parallel mode (${PARALLEL_PROCESSES} processes) ≤ ${TARGETS.parallelRatio}× the single-process time at ${fmtInt(TARGETS.largeSize)} tenants`,
+    measured: parRatio !== undefined ? `${fmt(parRatio)} (${fmt(par!.seconds, 1)} s vs ${fmt(lib!.seconds, 1)} s)` : 'not measured',
+    met: parRatio !== undefined ? parRatio <= TARGETS.parallelRatio : undefined,
+  });
   return checks;
 }
 
@@ -184,6 +230,20 @@ function rows(sizes: readonly SizeResult[]): string[][] {
     return [
       fmtInt(s.registry.size), fmtInt(s.stacks), fmt(l.seconds), fmt(b.seconds), fmt(l.seconds - b.seconds), fmt(l.seconds / b.seconds), ratioRange(s), fmt(l.cpuSeconds / b.cpuSeconds),
       fmt(l.msPerTenant), fmt(b.msPerTenant), fmt(l.rssMiB, 0), fmt(b.rssMiB, 0), String(s.library.length),
+    ];
+  });
+}
+
+const PARALLEL_HEAD = ['tenants', 'processes', 'single process s', 'parallel s', 'ratio', 'ratio range', 'single CPU s', 'parallel CPU s', 'single peak RSS MiB', 'parallel peak RSS MiB', 'runs'];
+
+function parallelRows(sizes: readonly SizeResult[]): string[][] {
+  return sizes.map((s) => {
+    const l = summarize(s.library, s.registry.size);
+    const p = summarize(s.parallel, s.registry.size);
+    const ratios = s.parallel.map((m, i) => m.wallMs / s.library[i].wallMs);
+    return [
+      fmtInt(s.registry.size), String(PARALLEL_PROCESSES), fmt(l.seconds), fmt(p.seconds), fmt(p.seconds / l.seconds), `${fmt(Math.min(...ratios))}-${fmt(Math.max(...ratios))}`,
+      fmt(l.cpuSeconds), fmt(p.cpuSeconds), fmt(l.rssMiB, 0), fmt(p.rssMiB, 0), String(s.parallel.length),
     ];
   });
 }
@@ -212,7 +272,11 @@ interface RunContext {
 function markdown(c: RunContext): string {
   const mix = c.sizes.map((s) => `${fmtInt(s.registry.size)}: ${s.registry.byModel.silo} silo / ${s.registry.byModel.bridge} bridge / ${s.registry.byModel.pool} pool, ${fmtInt(s.registry.liveTenants)} with a stack`).join('; ');
   const secs = (ms: readonly Measurement[], key: 'wallMs' | 'cpuMs') => ms.map((m) => fmt(m[key] / 1000)).join(', ');
-  const raw = c.sizes.map((s) => `- ${fmtInt(s.registry.size)} tenants: library ${secs(s.library, 'wallMs')} s (CPU ${secs(s.library, 'cpuMs')}); baseline ${secs(s.baseline, 'wallMs')} s (CPU ${secs(s.baseline, 'cpuMs')})`);
+  const raw = c.sizes.map(
+    (s) =>
+      `- ${fmtInt(s.registry.size)} tenants: library ${secs(s.library, 'wallMs')} s (CPU ${secs(s.library, 'cpuMs')}); baseline ${secs(s.baseline, 'wallMs')} s (CPU ${secs(s.baseline, 'cpuMs')}); ` +
+      `parallel ${secs(s.parallel, 'wallMs')} s (CPU ${secs(s.parallel, 'cpuMs')})`,
+  );
   let selectTable = '';
   if (c.select) {
     const s = summarize(c.select.runs, 1);
@@ -255,6 +319,14 @@ Written by \`npm run bench:synth\` (bench/synth-bench.ts) on ${new Date().toISOS
 ${markdownTable(HEAD, rows(c.sizes))}
 
 ${selectTable}
+**Parallel mode** (\`synthesizeParallel({ root, outdir, processes: ${PARALLEL_PROCESSES} })\`, what \`cdktf synth\` and \`npm start\` run; bench/run-library-parallel.ts), against
+the single process above (*library*), in the same runs: the registry is loaded and validated once and sent to ${PARALLEL_PROCESSES} synthesis
+processes over IPC; each synthesizes slices of the tenants (at most 250) into its own directory; the slices are merged into one
+atomic output. Its output is checked byte-identical to the single process's at every size. Time, CPU time (every process) and peak RSS
+(the largest process) as above; *ratio* is parallel/single-process wall time, *ratio range* the lowest and highest of a single run.
+
+${markdownTable(PARALLEL_HEAD, parallelRows(c.sizes))}
+
 Raw runs:
 
 ${raw.join('\n')}
@@ -308,6 +380,9 @@ function main(): number {
   const table = new Table({ style, head: HEAD });
   table.push(...rows(results));
   console.log(`\n${table.toString()}`);
+  const parallelTable = new Table({ style, head: PARALLEL_HEAD });
+  parallelTable.push(...parallelRows(results));
+  console.log(`parallel mode:\n${parallelTable.toString()}`);
   if (select) {
     const s = summarize(select.runs, 1);
     console.log(`select ${select.registry.selectSlug} (1 of ${fmtInt(select.registry.size)}): ${fmt(s.seconds)} s (CPU ${fmt(s.cpuSeconds)} s), ${fmt(s.rssMiB, 0)} MiB peak RSS`);

@@ -3,8 +3,9 @@ import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import Table from 'cli-table3';
 import { reportFailure } from '../lib/app/report-failure';
-import { synthesize } from '../lib/app/synthesize';
-import { printPolicyNotes } from '../lib/policy/print';
+import { synthesizeParallel } from '../lib/app/synthesize-parallel';
+import { printPolicyNoteLines } from '../lib/policy/print';
+import { bridgeShardFillLines } from '../lib/registry/bridge-shards';
 import { estimateMonthlyCost } from '../lib/pricing/estimate-cost';
 
 function resourceCount(outdir: string, stack: string): number {
@@ -12,40 +13,42 @@ function resourceCount(outdir: string, stack: string): number {
   return Object.values(json.resource ?? {}).reduce((n, byName) => n + Object.keys(byName).length, 0);
 }
 
-function main(): number {
+async function main(): Promise<number> {
   const started = Date.now();
   let result;
   try {
-    result = synthesize();
+    result = await synthesizeParallel();
   } catch (e) {
     return reportFailure(e);
   }
-  const { registry, stacks, outdir } = result;
+  const { registry, tenantStacks, platformStacks, outdir } = result;
 
   // Plain borders and no colour when piped (CI logs, pipelines).
   const style = process.stdout.isTTY ? {} : { head: [], border: [] };
   const table = new Table({ style, head: ['tenant', 'model', 'plan', 'region', 'status', 'resources', 'est. $/month', 'basis'] });
   let total = 0;
-  const stackBySlug = new Map(stacks.tenants.map((s) => [s.tenant.slug, s]));
   for (const tenant of registry.tenants) {
-    const stack = stackBySlug.get(tenant.slug);
+    const stack = tenantStacks.get(tenant.slug);
     const cost = estimateMonthlyCost(tenant, registry);
     total += cost.monthlyUsd;
     table.push([
       tenant.slug, tenant.model, tenant.plan, tenant.region, tenant.status,
-      stack ? String(resourceCount(outdir, stack.node.id)) : '-',
+      stack ? String(resourceCount(outdir, stack)) : '-',
       cost.monthlyUsd.toFixed(2), cost.basis,
     ]);
   }
   console.log(table.toString());
-  for (const stack of stacks.platform) console.log(`${stack.node.id}: ${resourceCount(outdir, stack.node.id)} resources (shared)`);
-  printPolicyNotes(stacks);
-  const written = stacks.platform.length + stacks.tenants.length;
+  for (const stack of platformStacks) console.log(`${stack}: ${resourceCount(outdir, stack)} resources (shared)`);
+  for (const line of bridgeShardFillLines(registry)) console.log(line);
+  printPolicyNoteLines(result.policyNotes);
+  const written = platformStacks.length + tenantStacks.size;
   console.log(
     `${registry.tenants.length} tenants, ${written} stacks synthesized to ${relative(process.cwd(), outdir) || outdir}/stacks ` +
-      `in ${((Date.now() - started) / 1000).toFixed(1)} s; estimated tenant cost $${total.toFixed(2)}/month.`,
+      `in ${((Date.now() - started) / 1000).toFixed(1)} s (${result.processes} process${result.processes === 1 ? '' : 'es'}); estimated tenant cost $${total.toFixed(2)}/month.`,
   );
   return 0;
 }
 
-process.exitCode = main();
+void main().then((code) => {
+  process.exitCode = code;
+});

@@ -37,26 +37,56 @@ export interface SynthesizeResult {
  */
 export function synthesize(options: SynthesizeOptions = {}): SynthesizeResult {
   const root = resolve(options.root ?? process.cwd());
-  const outdir = resolve(root, options.outdir ?? process.env.CDKTF_OUTDIR ?? 'cdktf.out');
+  const outdir = outdirOf(root, options);
   const registry = options.registry ?? loadRegistry({ root });
-  const contextSelect = readContextSelector();
-  const selection = selectStacks(registry, options.select ?? process.env[SELECT_ENV] ?? contextSelect);
+  const selection = selectStacks(registry, selectorOf(options));
 
   const staged = stagingDir(outdir);
-  const restoreStackTraces = withoutCreationStackTraces();
   try {
-    const app = new App({ outdir: staged });
-    const stacks = buildStacks(app, registry, selection);
-    app.synth();
-    commitStaged(staged, outdir, process.env.CDKTF_OUTDIR !== undefined && options.outdir === undefined);
-    const warnings = [...stacks.platform, ...stacks.tenants].flatMap((s) => s.policy.findings.filter((f) => f.level === 'warning'));
-    return { registry, selection, stacks, outdir, warnings };
+    const stacks = synthesizeInto(staged, registry, selection);
+    commitStaged(staged, outdir, leaveOrphansToCli(options));
+    return { registry, selection, stacks, outdir, warnings: policyWarnings(stacks) };
   } catch (e) {
     discardStaged(staged);
     throw e;
+  }
+}
+
+/**
+ * Builds the selected stacks and synthesizes them into `dir` as it is: no staging, the caller
+ * owns the directory and replaces the output atomically (synthesize() above; the slices of a
+ * parallel synthesis, lib/app/synthesize-parallel.ts).
+ */
+export function synthesizeInto(dir: string, registry: Registry, selection: Selection): TenancyStacks {
+  const restoreStackTraces = withoutCreationStackTraces();
+  try {
+    const app = new App({ outdir: dir });
+    const stacks = buildStacks(app, registry, selection);
+    app.synth();
+    return stacks;
   } finally {
     restoreStackTraces();
   }
+}
+
+/** The policy warnings of synthesized stacks (errors fail the synth instead). */
+export function policyWarnings(stacks: TenancyStacks): PolicyFinding[] {
+  return [...stacks.platform, ...stacks.tenants].flatMap((s) => s.policy.findings.filter((f) => f.level === 'warning'));
+}
+
+/** Under the cdktf CLI (CDKTF_OUTDIR set, no explicit outdir) the CLI removes the stacks no longer synthesized. */
+export function leaveOrphansToCli(options: Pick<SynthesizeOptions, 'outdir'>): boolean {
+  return process.env.CDKTF_OUTDIR !== undefined && options.outdir === undefined;
+}
+
+/** The stack selector in effect: the option, else $TENANCY_SELECT, else the tenancySelect context. */
+export function selectorOf(options: Pick<SynthesizeOptions, 'select'>): string | undefined {
+  return options.select ?? process.env[SELECT_ENV] ?? readContextSelector();
+}
+
+/** The output directory in effect: the option, else $CDKTF_OUTDIR, else <root>/cdktf.out. */
+export function outdirOf(root: string, options: Pick<SynthesizeOptions, 'outdir'>): string {
+  return resolve(root, options.outdir ?? process.env.CDKTF_OUTDIR ?? 'cdktf.out');
 }
 
 function readContextSelector(): string | undefined {
