@@ -255,7 +255,7 @@ describe('no tenant string is ever evaluated by Terraform', () => {
       const constrained = Object.keys(fields).filter((f) => !keptOut.includes(f)).sort();
       // A new string field fails here until it is added to one of the two lists (and to the tests above).
       expect(constrained).toEqual([
-        'compliance.suppressions[].rule', 'dataResidency', 'domain.custom', 'domain.subdomain', 'id', 'model', 'plan', 'quotas.cpu', 'quotas.memory', 'quotas.storage',
+        'compliance.suppressions[].rule', 'dataResidency', 'domain.custom', 'domain.subdomain', 'id', 'model', 'placement.bridgeShard', 'plan', 'quotas.cpu', 'quotas.memory', 'quotas.storage',
         'region', 'slug', 'status', 'workload.egress[].cidr',
       ]);
 
