@@ -194,6 +194,8 @@ interface SliceProcess {
   readonly exited: Promise<void>;
   /** The last output, for the error when it dies. */
   tail: string;
+  /** Why a message to it could not be sent, if one could not: told with its exit. */
+  unreachable?: string;
 }
 
 /** The synthesis processes of one parallel synthesis. */
@@ -248,6 +250,12 @@ class SlicePool {
           rejectAll(e);
         };
         const sliceDir = (index: number) => join(staged, `.slice-${index}`);
+        // A send fails when the process is dying (EPIPE): its exit, which follows, is the report that
+        // names the slices it held and how it ended. Ending it makes sure that exit comes.
+        const unreachable = (p: SliceProcess, e: Error) => {
+          p.unreachable ??= e.message;
+          if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+        };
         const send = (p: SliceProcess) => {
           while (!failed && p.inFlight.length < IN_FLIGHT_PER_PROCESS && next < slices.length) {
             const index = next++;
@@ -259,7 +267,7 @@ class SlicePool {
             }
             p.inFlight.push(index);
             const request: SliceRequest = { type: 'slice', index, outdir: sliceDir(index), ...slices[index] };
-            p.child.send(request, (e) => e && fail(new Error(`synthesis of ${describeSlice(slices[index].slugs, slices[index].platformRegions)}: cannot reach process ${p.child.pid}: ${e.message}`)));
+            p.child.send(request, (e) => e && unreachable(p, e));
           }
         };
         for (const p of this.processes) {
@@ -291,10 +299,11 @@ class SlicePool {
             const tail = p.tail.trim();
             fail(new Error(
               `synthesis ${held.length ? `of ${held.join('; ')} ` : ''}failed: its process ${p.child.pid} ended (${signal ?? `exit code ${code}`}) without a result` +
+                (p.unreachable ? ` (it could not be reached: ${p.unreachable})` : '') +
                 (tail ? `:\n${tail}` : ''),
             ));
           });
-          p.child.send({ type: 'registry', registry } satisfies ToSliceChild, (e) => e && fail(new Error(`cannot send the registry to synthesis process ${p.child.pid}: ${e.message}`)));
+          p.child.send({ type: 'registry', registry } satisfies ToSliceChild, (e) => e && unreachable(p, e));
           send(p);
         }
       });
