@@ -1,0 +1,2 @@
+DROP TABLE tenancy.rollout_stacks;
+DROP TABLE tenancy.rollouts;
