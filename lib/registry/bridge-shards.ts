@@ -57,8 +57,9 @@ export class BridgeFleetFullError extends Error {
 }
 
 /**
- * The least-full shard (tenants / capacity; the lower count, then platform.yaml order, on a tie)
- * among the shards of the tenant's region that accept its residency and have room. `fill` counts
+ * Among the shards of the tenant's region that accept its residency and have room: the least-full
+ * (tenants / capacity; the lower count, then platform.yaml order, on a tie), or with the region's
+ * `bridgePlacement: fill-first` the first listed. `fill` counts
  * the bridge tenants of each shard id of the region. Throws {@link BridgeFleetFullError}.
  */
 export function chooseBridgeShard(platform: PlatformConfig, tenant: Pick<Tenant, 'region' | 'dataResidency'>, fill: ReadonlyMap<string, number>): BridgeShard {
@@ -66,7 +67,8 @@ export function chooseBridgeShard(platform: PlatformConfig, tenant: Pick<Tenant,
   const ratio = (s: BridgeShard) => (s.capacity === undefined ? 0 : (fill.get(s.id) ?? 0) / s.capacity);
   const open = matching.filter((s) => s.capacity === undefined || (fill.get(s.id) ?? 0) < s.capacity);
   let best: BridgeShard | undefined;
-  for (const s of open) if (!best || ratio(s) < ratio(best) || (ratio(s) === ratio(best) && (fill.get(s.id) ?? 0) < (fill.get(best.id) ?? 0))) best = s;
+  if (platform.regions[tenant.region]?.bridgePlacement === 'fill-first') best = open[0];
+  else for (const s of open) if (!best || ratio(s) < ratio(best) || (ratio(s) === ratio(best) && (fill.get(s.id) ?? 0) < (fill.get(best.id) ?? 0))) best = s;
   if (!best) throw new BridgeFleetFullError(tenant.region, tenant.dataResidency, matching.map((s) => ({ shard: s.id, tenants: fill.get(s.id) ?? 0, capacity: s.capacity })));
   return best;
 }

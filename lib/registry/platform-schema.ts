@@ -63,7 +63,11 @@ export const RegionNetworkSchema = z
         });
       })
       .optional()
-      .describe('Bridge clusters of the region; a new bridge tenant goes to the least-full one that matches its residency, and stays there. Unset: one shard, "default", without a capacity limit. Keep "default" listed while tenants without a placement use it.'),
+      .describe('Bridge clusters of the region; a new bridge tenant goes to a matching shard (bridgePlacement) with room and takes its residency, and stays there. Unset: one shard, "default", without a capacity limit. Keep "default" listed while tenants without a placement use it.'),
+    bridgePlacement: z
+      .enum(['least-full', 'fill-first'])
+      .default('least-full')
+      .describe('How a new bridge tenant picks among the matching bridge shards with room: least-full (lowest fill ratio, ties to the first listed: spreads load over every cluster) or fill-first (the first listed with room: a shard takes tenants only once the ones before it are full, so a spare cluster stays empty until needed).'),
   })
   .describe('Network and cluster inputs of one region (created outside this project).');
 

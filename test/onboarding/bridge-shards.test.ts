@@ -32,8 +32,8 @@ const DEFAULT_AND_US = '[{ id: default, capacity: 2 }, { id: usdata, capacity: 1
 const WITH_B = '[{ id: default, capacity: 2 }, { id: usdata, capacity: 1, residency: [us] }, { id: b, capacity: 2 }]';
 let platformYaml: string;
 /** platform.yaml of the testbed with these bridge shards in us-east-1. */
-function useShards(shards: string): void {
-  const text = platformYaml.replace(/^(    oidcProviderArn: .*oidc\.eks\.us-east-1\..*)$/m, `$1\n    bridgeShards: ${shards}`);
+function useShards(shards: string, placement?: 'least-full' | 'fill-first'): void {
+  const text = platformYaml.replace(/^(    oidcProviderArn: .*oidc\.eks\.us-east-1\..*)$/m, `$1\n    bridgeShards: ${shards}${placement ? `\n    bridgePlacement: ${placement}` : ''}`);
   if (text === platformYaml) throw new Error('test bug: the us-east-1 region of platform.yaml was not found');
   writeFileSync(join(bed().root, 'platform.yaml'), text);
 }
@@ -196,4 +196,34 @@ describe('a tenant on shard b, onboarded end to end', () => {
     expect(existsSync(entryFile())).toBe(false);
     expect(readdirSync(join(bed().root, 'tenants', 'offboarded'))).toContain(`${tenant.slug}.${tenant.tenantId}.yaml`);
   }, 300_000);
+});
+
+describe('fill-first placement (regions.<r>.bridgePlacement) across two more shards of capacity 2', () => {
+  // Two new, empty shards listed first; the earlier ones stay listed (their tenants keep them).
+  const SHARDS = '[{ id: c, capacity: 2 }, { id: d, capacity: 2 }, { id: default, capacity: 2 }, { id: usdata, capacity: 1, residency: [us] }, { id: b, capacity: 3 }]';
+  const placed: SubmittedOnboarding[] = [];
+
+  test('tenants fill the first shard, then the second', async () => {
+    useShards(SHARDS, 'fill-first');
+    for (const n of ['f1', 'f2', 'f3', 'f4']) placed.push(await submitOnboarding(services, noQueue, request(n)));
+    expect(placed.map(shardOf)).toEqual(['c', 'c', 'd', 'd']);
+    expect(await Promise.all(placed.map((p) => recordedShard(p.tenantId)))).toEqual(['c', 'c', 'd', 'd']);
+  });
+
+  test('placement is stable across reruns: resubmissions, and a switch back to least-full, move nobody', async () => {
+    useShards(SHARDS, 'least-full');
+    for (const [i, n] of ['f1', 'f2', 'f3', 'f4'].entries()) {
+      const again = await submitOnboarding(services, noQueue, request(n));
+      expect(again.created).toBe(false);
+      expect(shardOf(again)).toBe(shardOf(placed[i]));
+    }
+    const { tenants } = await services.registry.load();
+    expect(await bridgeShardMoves(services.pool, tenants)).toEqual([]);
+  });
+
+  test('least-full (the default) spreads instead: of two empty shards, each takes one of the next two tenants', async () => {
+    useShards(`[{ id: e, capacity: 4 }, { id: f, capacity: 4 }, ${SHARDS.slice(1)}`);
+    const next = [await submitOnboarding(services, noQueue, request('s1')), await submitOnboarding(services, noQueue, request('s2'))];
+    expect(next.map(shardOf)).toEqual(['e', 'f']);
+  });
 });

@@ -76,6 +76,26 @@ describe('choosing a shard', () => {
     expect(chooseBridgeShard(platform, { ...none, dataResidency: 'us' }, new Map([['default', 1], ['b', 1], ['us-only', 1]])).id).toBe('us-only');
   });
 
+  test('with bridgePlacement fill-first: the first listed shard with room, so shards fill one after the other', () => {
+    const platform = expectAccepted({ platform: SHARDS.replace(/^(    bridgeShards: .*)$/m, '$1\n    bridgePlacement: fill-first'), tenants: { 'acme.yaml': tenantYaml() } }).platform;
+    expect(platform.regions['us-east-1'].bridgePlacement).toBe('fill-first');
+    const order: string[] = [];
+    const fill = new Map<string, number>();
+    for (let i = 0; i < 4; i++) {
+      const id = chooseBridgeShard(platform, none, fill).id;
+      order.push(id);
+      fill.set(id, (fill.get(id) ?? 0) + 1);
+    }
+    expect(order).toEqual(['default', 'default', 'b', 'b']);
+    expect(registry().platform.regions['us-east-1'].bridgePlacement).toBe('least-full'); // the default
+  });
+
+  test('a bridgePlacement that is not a strategy is refused, naming the field', () => {
+    expectRejected({ platform: SHARDS.replace(/^(    bridgeShards: .*)$/m, '$1\n    bridgePlacement: random'), tenants: { 'acme.yaml': tenantYaml() } }, [
+      { file: 'platform.yaml', path: 'regions.us-east-1.bridgePlacement', message: /least-full|fill-first/ },
+    ]);
+  });
+
   test('every matching shard full: an error naming region, residency and each shard\'s fill', () => {
     const full = () => chooseBridgeShard(registry().platform, none, new Map([['default', 2], ['b', 2]]));
     expect(full).toThrow(BridgeFleetFullError);
