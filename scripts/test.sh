@@ -61,9 +61,19 @@ npx tsc -p tsconfig.test.json
 npx tsc -p tsconfig.json
 
 results="$(mktemp)"
-trap 'rm -f "$results"' EXIT
+# The tests' own temporary directory: whatever a test leaves behind in it is reported, then removed.
+# Traversable by the postgres user (the tests' PostgreSQL and PgBouncer run as it, in directories below).
+test_tmp="$(mktemp -d "${TMPDIR:-/tmp}/tenancy-npm-test.XXXXXX")"
+chmod 711 "$test_tmp"
+trap 'rm -f "$results"; rm -rf "$test_tmp"' EXIT
 status=0
-npx jest --ci --json --outputFile="$results" "$@" || status=$?
+TMPDIR="$test_tmp" npx jest --ci --json --outputFile="$results" --cacheDirectory "${TMPDIR:-/tmp}/jest_tenancy" "$@" || status=$?
+left="$(find "$test_tmp" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort)"
+if [ -n "$left" ]; then
+  echo "npm test: the tests left $(printf '%s\n' "$left" | wc -l) entries in their temporary directory (removed now):" >&2
+  printf '%s\n' "$left" | sed -E 's/[A-Za-z0-9]{6}$/XXXXXX/' | sort | uniq -c | sed 's/^/  /' >&2
+  status=1
+fi
 node -e '
   const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
   console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
