@@ -2,43 +2,47 @@
 // The `tenancy` CLI (package.json "bin"): the data-plane operations that run after `cdktf deploy`.
 // Each command lives in lib/cli/<name>-command.ts and registers itself on the program.
 import { Command, CommanderError } from 'commander';
-import { registerAuditCommand } from '../lib/cli/audit-command';
-import { registerAuditLogCommand } from '../lib/cli/audit-log-command';
-import { registerComplianceCommand } from '../lib/cli/compliance-command';
-import { registerFleetCommand } from '../lib/cli/fleet-command';
-import { registerMigrateCommand } from '../lib/cli/migrate-command';
-import { registerPostApplyCommand } from '../lib/cli/post-apply-command';
-import { registerOffboardCommand } from '../lib/cli/offboard-command';
-import { registerOnboardCommand } from '../lib/cli/onboard-command';
-import { registerPlanCommand } from '../lib/cli/plan-command';
-import { registerStatusCommand } from '../lib/cli/status-command';
-import { registerUsageCommand } from '../lib/cli/usage-command';
-import { registerWorkerCommand } from '../lib/cli/worker-command';
-import { registerWebhooksCommand } from '../lib/cli/webhooks-command';
+/**
+ * Every command: the name it runs by, and its registration, which loads its module only when
+ * called. `tenancy <name> …` loads only that command's modules (`tenancy migrate` starts in
+ * ~0.15 s instead of ~0.8 s: the other commands pull in cdktf, Stripe, BullMQ, …); help, no name
+ * or an unknown name loads them all. One line per command (several for one name register in order).
+ */
+const COMMANDS: readonly { readonly name: string; readonly register: (program: Command) => void }[] = [
+  { name: 'post-apply', register: (p) => (require('../lib/cli/post-apply-command') as typeof import('../lib/cli/post-apply-command')).registerPostApplyCommand(p) },
+  { name: 'migrate', register: (p) => (require('../lib/cli/migrate-command') as typeof import('../lib/cli/migrate-command')).registerMigrateCommand(p) },
+  {
+    name: 'audit',
+    register: (p) => (require('../lib/cli/audit-log-command') as typeof import('../lib/cli/audit-log-command')).registerAuditLogCommand(
+      (require('../lib/cli/audit-command') as typeof import('../lib/cli/audit-command')).registerAuditCommand(p),
+    ),
+  },
+  { name: 'compliance', register: (p) => (require('../lib/cli/compliance-command') as typeof import('../lib/cli/compliance-command')).registerComplianceCommand(p) },
+  { name: 'onboard', register: (p) => (require('../lib/cli/onboard-command') as typeof import('../lib/cli/onboard-command')).registerOnboardCommand(p) },
+  { name: 'offboard', register: (p) => (require('../lib/cli/offboard-command') as typeof import('../lib/cli/offboard-command')).registerOffboardCommand(p) },
+  { name: 'plan', register: (p) => (require('../lib/cli/plan-command') as typeof import('../lib/cli/plan-command')).registerPlanCommand(p) },
+  { name: 'status', register: (p) => (require('../lib/cli/status-command') as typeof import('../lib/cli/status-command')).registerStatusCommand(p) },
+  { name: 'usage', register: (p) => (require('../lib/cli/usage-command') as typeof import('../lib/cli/usage-command')).registerUsageCommand(p) },
+  { name: 'worker', register: (p) => (require('../lib/cli/worker-command') as typeof import('../lib/cli/worker-command')).registerWorkerCommand(p) },
+  { name: 'webhooks', register: (p) => (require('../lib/cli/webhooks-command') as typeof import('../lib/cli/webhooks-command')).registerWebhooksCommand(p) },
+  { name: 'fleet', register: (p) => (require('../lib/cli/fleet-command') as typeof import('../lib/cli/fleet-command')).registerFleetCommand(p) },
+  { name: 'fleet', register: (p) => (require('../lib/cli/fleet-rollout-command') as typeof import('../lib/cli/fleet-rollout-command')).registerFleetRolloutCommand(p) },
+];
 
-export function buildProgram(): Command {
+/** The program with every command, or (`name` given and known) with that command only. */
+export function buildProgram(name?: string): Command {
   const program = new Command('tenancy')
     .description('Data-plane operations of a cdktf-tenancy platform: post-apply hooks, migrations, audits, compliance evidence.')
     .showHelpAfterError()
     .exitOverride();
-  registerPostApplyCommand(program);
-  registerMigrateCommand(program);
-  registerAuditLogCommand(registerAuditCommand(program));
-  registerComplianceCommand(program);
-  registerOnboardCommand(program);
-  registerOffboardCommand(program);
-  registerPlanCommand(program);
-  registerStatusCommand(program);
-  registerUsageCommand(program);
-  registerWorkerCommand(program);
-  registerWebhooksCommand(program);
-  registerFleetCommand(program);
+  const only = COMMANDS.filter((c) => c.name === name);
+  for (const command of only.length ? only : COMMANDS) command.register(program);
   return program;
 }
 
 /** Runs the CLI; resolves to the process exit code (0 ok, 1 a target or check failed, 2 bad usage or input). */
 export async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
+  const program = buildProgram(argv[0]);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

@@ -69,7 +69,8 @@ export function tenantStackMetadata(tenant: Tenant, platform: PlatformConfig, fl
     slug: tenant.slug,
     libraryVersion: libraryFingerprint().version,
     components: {
-      registry: valueHash(tenant),
+      // The canary mark only orders rollouts: it is not part of the stack.
+      registry: valueHash({ ...tenant, canary: undefined }),
       chart: chartHash(platform),
       platform: platformHash(platform),
       construct: libraryFingerprint().hash,
@@ -99,7 +100,8 @@ function hashesOf(platform: PlatformConfig): { platform: string; chart: string }
     const chart = platform.kubernetes.enabled
       ? valueHash({ chartVersion, chartRepository: chartRepository ?? null, tenantPlatformChart, files: chartRepository ? null : localChartsHash() })
       : valueHash({ kubernetes: false });
-    hashes = { platform: valueHash({ ...platform, kubernetes }), chart };
+    // fleet: rollout settings, not part of any stack.
+    hashes = { platform: valueHash({ ...platform, kubernetes, fleet: undefined }), chart };
     platformHashes.set(platform, hashes);
   }
   return hashes;

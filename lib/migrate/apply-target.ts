@@ -4,8 +4,8 @@ import { connectionLost } from '../db/lost-connections';
 import { quoteIdent, quoteLiteral } from '../db/sql';
 import type { MigrationSet } from './migration-set';
 import { chunkSteps, planTarget, versionAfter, type Direction, type Step } from './plan';
-import { ensureLockRowSql, holdForSessionSql, releaseSessionSql, tryLockPlpgsql, tryLockSql } from '../db/platform-locks';
-import { targetLockName, readStateSql, STATE_TABLE, recordAppliedSql, recordRevertedSql, timeoutSql, type AppliedMigration } from './state';
+import { ensureLockRowSql, holdForSessionSql, releaseSessionSql, tryLockSql } from '../db/platform-locks';
+import { GUARD_ERRORS, guardCallSql, targetLockName, readStateSql, recordAppliedSql, recordRevertedSql, timeoutSql, type AppliedMigration } from './state';
 import { splitSqlStatements } from './split-sql';
 import type { MigrationTarget } from './targets';
 
@@ -13,7 +13,7 @@ import type { MigrationTarget } from './targets';
  * Applies (or reverts) one target's pending migrations:
  *
  * - transactional steps, optimistic first round trip (when the database's state read is given):
- *   `BEGIN`, `SET LOCAL lock_timeout/statement_timeout`, a DO block that takes
+ *   `BEGIN`, `SET LOCAL lock_timeout/statement_timeout`, the guard function (lib/migrate/state.ts) that takes
  *   the target's platform lock (a row of tenancy.platform_locks, SKIP LOCKED: lib/db/platform-locks.ts)
  *   and checks its state and schema (raising otherwise),
  *   `SET LOCAL search_path`, the first file, its record, and `COMMIT` when it is the last: one
@@ -76,7 +76,7 @@ class StepError extends Error {
 export async function applyTarget(pool: Pool, target: MigrationTarget, set: MigrationSet, options: ApplyOptions): Promise<ApplyOutcome> {
   const lockName = targetLockName(target.name);
   const schema = quoteIdent(target.schema);
-  const createSchema = target.createSchema ?? (target.kind === 'pool' || target.kind === 'control-plane');
+  const createSchema = mayCreateSchema(target);
   const done: Step[] = [];
   let version = 0;
   let client: PoolClient | undefined;
@@ -104,7 +104,7 @@ export async function applyTarget(pool: Pool, target: MigrationTarget, set: Migr
       if (expected && firstStepIsTransactional(plan(expected))) {
         // Optimistic: one round trip takes the lock, checks the state and runs the first migration.
         applied = expected;
-        prelude = `BEGIN; ${timeoutSql({ ...options, local: true })};\n${guardSql(target, lockName, applied, createSchema)};\n`;
+        prelude = `BEGIN; ${timeoutSql({ ...options, local: true })};\n${guardCallSql(target.name, lockName, applied, target.schema, createSchema)};\n`;
         fused = true;
       } else {
         // Lock the target in a transaction and read its state under the lock.
@@ -225,45 +225,41 @@ export async function applyTarget(pool: Pool, target: MigrationTarget, set: Migr
     // Checked after the ROLLBACK attempt: the socket's end (and its 'error') may follow the query's error.
     const lost = client ? connectionLost(client) : undefined;
     if (lost) discard = true;
-    const pgError = cause as { message?: string; code?: string; detail?: string };
-    const what = `${pgError?.message ?? String(cause)}${pgError?.detail ? ` (${pgError.detail})` : ''}`;
-    const message = `${file ? `${basename(file)}: ` : ''}${lost ? `the connection to the database was lost: ${what}${lost.message === what ? '' : ` (${lost.message})`}` : what}`;
-    const code = [pgError?.code, (lost as { code?: unknown } | undefined)?.code].find((c): c is string => typeof c === 'string');
-    return { status: 'failed', steps: done, version, error: message, code, file };
+    return failedOutcome(cause, file, lost, done, version);
   } finally {
     // A session that may still hold a lock or settings is closed rather than returned to the pool.
     client?.release(discard ? true : undefined);
   }
 }
 
-const missingSchema = (schema: string) => ({ error: `schema ${schema} does not exist in this database (provision the tenant first)`, code: '3F000' });
+/** A target's failure as an outcome: the server's message (and detail), the file, a lost connection named. */
+export function failedOutcome(cause: unknown, file: string | undefined, lost: Error | undefined, steps: readonly Step[], version: number): ApplyOutcome {
+  const pgError = cause as { message?: string; code?: string; detail?: string };
+  const what = `${pgError?.message ?? String(cause)}${pgError?.detail ? ` (${pgError.detail})` : ''}`;
+  const message = `${file ? `${basename(file)}: ` : ''}${lost ? `the connection to the database was lost: ${what}${lost.message === what ? '' : ` (${lost.message})`}` : what}`;
+  const code = [pgError?.code, (lost as { code?: unknown } | undefined)?.code].find((c): c is string => typeof c === 'string');
+  return { status: 'failed', steps, version, error: message, code, file };
+}
 
-const firstStepIsTransactional = (p: ReturnType<typeof planTarget>): boolean => p.action === 'migrate' && p.steps[0].script.transactional;
+/** The runner may create the target's schema when it is missing (the pool's, the control plane's, or `createSchema`). */
+export const mayCreateSchema = (target: MigrationTarget): boolean => target.createSchema ?? (target.kind === 'pool' || target.kind === 'control-plane');
 
-/** SQLSTATEs the guard raises (class "TN", not used by PostgreSQL). */
-const GUARD = { locked: 'TNLCK', stateChanged: 'TNSTA', noSchema: 'TNSCH' } as const;
+export const missingSchema = (schema: string) => ({ error: `schema ${schema} does not exist in this database (provision the tenant first)`, code: '3F000' });
+
+export const firstStepIsTransactional = (p: ReturnType<typeof planTarget>): boolean => p.action === 'migrate' && p.steps[0].script.transactional;
+
+export const GUARD = GUARD_ERRORS;
 
 /**
- * A DO block that takes the target's transaction lock, checks that its state is still `applied`
- * and that its schema exists (creating it when allowed), raising a {@link GUARD} error otherwise:
- * the server-side half of the optimistic first round trip.
+ * The text of one migration in an open transaction: search_path (and role), the file, the record
+ * (`RETURNING` a column named `recordMarker`, when given: lib/migrate/apply-batch.ts finds it in
+ * the replies), and COMMIT when it is the last.
  */
-function guardSql(target: MigrationTarget, lockName: string, applied: readonly AppliedMigration[], createSchema: boolean): string {
-  const state = [...applied].sort((a, b) => a.version - b.version).map((a) => `${a.version}:${a.checksum}`).join(',');
-  const noSchema = createSchema
-    ? `EXECUTE ${quoteLiteral(`CREATE SCHEMA ${quoteIdent(target.schema)}`)};`
-    : `RAISE EXCEPTION 'schema missing' USING ERRCODE = '${GUARD.noSchema}';`;
-  const body = `BEGIN
-  ${tryLockPlpgsql(lockName)};
-  IF NOT FOUND THEN RAISE EXCEPTION 'target locked' USING ERRCODE = '${GUARD.locked}'; END IF;
-  IF coalesce((SELECT string_agg(version::text || ':' || checksum, ',' ORDER BY version) FROM ${STATE_TABLE} WHERE target = ${quoteLiteral(target.name)}), '') <> ${quoteLiteral(state)} THEN
-    RAISE EXCEPTION 'state changed' USING ERRCODE = '${GUARD.stateChanged}';
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = ${quoteLiteral(target.schema)}) THEN ${noSchema} END IF;
-END`;
-  let tag = '$tenancy_guard$';
-  for (let n = 1; body.includes(tag); n++) tag = `$tenancy_guard${n}$`;
-  return `DO ${tag}${body}${tag}`;
+export function stepSql(target: MigrationTarget, step: Step, prelude: string, commit: boolean, recordMarker?: string): string {
+  const schema = quoteIdent(target.schema);
+  const role = target.role ? `SET LOCAL ROLE ${quoteIdent(target.role)};\n` : '';
+  const returning = recordMarker ? ` RETURNING true AS ${quoteIdent(recordMarker)}` : '';
+  return `${prelude}SET LOCAL search_path TO ${schema};\n${role}${step.script.sql}\n;\n${target.role ? 'RESET ROLE;\n' : ''}${recordSql(target, step)}${returning};${commit ? '\nCOMMIT;' : ''}`;
 }
 
 function recordSql(target: MigrationTarget, step: Step): string {
@@ -276,9 +272,7 @@ function recordSql(target: MigrationTarget, step: Step): string {
  * swallowed what follows it (an unterminated comment) can never commit unrecorded DDL.
  */
 async function runInTransaction(client: PoolClient, target: MigrationTarget, step: Step, prelude: string, commit: boolean): Promise<void> {
-  const schema = quoteIdent(target.schema);
-  const role = target.role ? `SET LOCAL ROLE ${quoteIdent(target.role)};\n` : '';
-  const text = `${prelude}SET LOCAL search_path TO ${schema};\n${role}${step.script.sql}\n;\n${target.role ? 'RESET ROLE;\n' : ''}${recordSql(target, step)};${commit ? '\nCOMMIT;' : ''}`;
+  const text = stepSql(target, step, prelude, commit);
   let results: QueryResult[];
   try {
     results = asArray(await client.query(text));

@@ -92,7 +92,9 @@ const SUMMARY_FAILURES = 100;
  * status of every target in `tenancy.tenant_migrations` (needs control-plane migration 0002).
  */
 export async function recordRun(controlPlane: ClientConfig, run: MigrationRun, options: { actor: string }): Promise<void> {
-  const failures = run.results.filter((r) => FAILING_STATUSES.has(r.status));
+  // Targets a stopped wave run never started are counted, not listed, and keep their last recorded status.
+  const failures = run.results.filter((r) => FAILING_STATUSES.has(r.status) && r.status !== 'not-started');
+  const touched = run.results.filter((r) => r.status !== 'not-started');
   const summary = {
     ...run.summary,
     toVersion: run.toVersion ?? null,
@@ -107,14 +109,14 @@ export async function recordRun(controlPlane: ClientConfig, run: MigrationRun, o
       `INSERT INTO tenancy.migration_runs (id, started_at, finished_at, direction, dry_run, actor, summary) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
       [run.id, run.startedAt, run.finishedAt, run.direction, run.dryRun, options.actor, JSON.stringify(summary)],
     );
-    if (!run.dryRun && run.results.length) {
+    if (!run.dryRun && touched.length) {
       await client.query(
         `INSERT INTO tenancy.tenant_migrations AS tm (target, tenant_id, kind, version, status, error, run_id, updated_at)
          SELECT r.target, (SELECT t.id FROM tenancy.tenants t WHERE t.id = r.tenant_id), r.kind, r.version, r.status, r.error, $2, now()
            FROM jsonb_to_recordset($1::jsonb) AS r (target text, tenant_id uuid, kind text, version int, status text, error text)
          ON CONFLICT (target) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, kind = EXCLUDED.kind, version = EXCLUDED.version,
            status = EXCLUDED.status, error = EXCLUDED.error, run_id = EXCLUDED.run_id, updated_at = EXCLUDED.updated_at`,
-        [JSON.stringify(run.results.map(rowOf)), run.id],
+        [JSON.stringify(touched.map(rowOf)), run.id],
       );
     }
     await client.query('COMMIT');

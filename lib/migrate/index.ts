@@ -10,3 +10,4 @@ export * from './report';
 export * from './control-plane';
 export { applyTarget, type AfterApply, type ApplyOutcome } from './apply-target';
 export { splitSqlStatements } from './split-sql';
+export { migrateInWaves, type WaveMigrateOptions, type WaveReport, type WaveRunResult } from './waves';

@@ -1,12 +1,14 @@
 import { basename } from 'node:path';
-import { SingleBar } from 'cli-progress';
-import Table from 'cli-table3';
+import type { SingleBar } from 'cli-progress';
+import type TableType from 'cli-table3';
 import { TARGET_STATUSES, type MigrationRun, type TargetResult } from './result';
 
 /**
  * How a run is shown: tables (cli-table3) for people, JSON lines for machines (one line per
- * target result, then one summary line), a progress bar (cli-progress) on a terminal.
+ * target result, then one summary line), a progress bar (cli-progress) on a terminal. The table
+ * and progress modules are loaded only when used (JSON lines need neither).
  */
+const Table = (): typeof TableType => require('cli-table3') as typeof TableType;
 
 /** One JSON line of a target's result: `{"type":"target",…}`. */
 export const targetJsonLine = (result: TargetResult): string => JSON.stringify({ type: 'target', ...result });
@@ -43,13 +45,13 @@ const problemOf = (r: TargetResult): string => {
 export function renderRunTables(run: MigrationRun, options: { limit?: number } = {}): string {
   const limit = options.limit ?? 50;
   const what = run.dryRun ? 'dry run' : run.direction === 'down' ? `down to ${run.toVersion}` : 'up';
-  const counts = new Table({ head: ['status', 'targets'], style: { head: [], border: [] } });
+  const counts = new (Table())({ head: ['status', 'targets'], style: { head: [], border: [] } });
   for (const status of TARGET_STATUSES) if (run.summary.counts[status]) counts.push([status, String(run.summary.counts[status])]);
   counts.push(['total', String(run.summary.total)]);
   const interesting = run.results.filter((r) => r.status !== 'up-to-date');
   let text = `Migration run ${run.id} (${what}): ${run.summary.total} targets in ${(run.summary.durationMs / 1000).toFixed(2)} s\n${counts.toString()}\n`;
   if (interesting.length) {
-    const details = new Table({
+    const details = new (Table())({
       head: ['target', 'kind', 'status', 'version', run.dryRun ? 'would run' : 'ran', 'problem'],
       style: { head: [], border: [] },
       colWidths: [null, null, null, null, null, 60],
@@ -68,7 +70,8 @@ const truncate = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}
 
 /** A progress bar on `stream` counting finished targets, with the failures so far. */
 export function startProgress(stream: NodeJS.WritableStream, total: number): { tick(result: TargetResult): void; stop(): void } {
-  const bar = new SingleBar({
+  const { SingleBar: Bar } = require('cli-progress') as { SingleBar: typeof SingleBar };
+  const bar = new Bar({
     stream,
     format: 'migrating [{bar}] {value}/{total} targets | {applied} applied, {failed} not ok | {duration_formatted}',
     barsize: 30,

@@ -10,12 +10,14 @@ import type { TargetKind } from './targets';
  * - `failed`: an error (`error`, `code`, `file`); what committed before it stays (`migrations`).
  * - `skipped-locked`: another runner held the target's lock on every attempt.
  * - `edited`: an applied migration's file changed since (`edited`); nothing was run.
+ * - `not-started`: a run in waves stopped before this target's wave (lib/migrate/waves.ts);
+ *   `migrations` lists what it has pending. Not recorded as the target's status in the control plane.
  */
-export type TargetStatus = 'applied' | 'up-to-date' | 'pending' | 'failed' | 'skipped-locked' | 'edited';
-export const TARGET_STATUSES: readonly TargetStatus[] = ['applied', 'up-to-date', 'pending', 'failed', 'skipped-locked', 'edited'];
+export type TargetStatus = 'applied' | 'up-to-date' | 'pending' | 'failed' | 'skipped-locked' | 'edited' | 'not-started';
+export const TARGET_STATUSES: readonly TargetStatus[] = ['applied', 'up-to-date', 'pending', 'failed', 'skipped-locked', 'edited', 'not-started'];
 
 /** Statuses that make a run (and the CLI's exit code) fail. */
-export const FAILING_STATUSES: ReadonlySet<TargetStatus> = new Set(['failed', 'skipped-locked', 'edited']);
+export const FAILING_STATUSES: ReadonlySet<TargetStatus> = new Set(['failed', 'skipped-locked', 'edited', 'not-started']);
 
 export interface TargetResult {
   readonly target: string;

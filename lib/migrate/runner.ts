@@ -2,9 +2,8 @@ import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { PoolConfig } from 'pg';
 import { guardedPool } from '../db/lost-connections';
-import { assertPoolCoverage } from '../pool/coverage';
-import { enforcePoolRls } from '../pool/provision';
-import { applyTarget, type AfterApply, type ApplyOutcome } from './apply-target';
+import { applyBatch, type BatchItem } from './apply-batch';
+import { applyTarget, mayCreateSchema, type AfterApply, type ApplyOutcome } from './apply-target';
 import type { MigrationSet, MigrationSets } from './migration-set';
 import { planTarget, type Direction, type Step } from './plan';
 import { summarize, type MigrationRun, type TargetResult } from './result';
@@ -15,10 +14,12 @@ import { databaseKey, describeDatabase, migrationSetFor, TargetError, validateTa
  * Migrates many targets at once: silo databases, bridge schemas, the pool, the control plane.
  *
  * - Targets are grouped by database (equal connections); each database gets one pg.Pool
- *   (max = concurrency) and one state query for all its targets. Up-to-date targets are
+ *   (max = databaseConcurrency) and one state query for all its targets. Up-to-date targets are
  *   reported from that query alone, without a transaction.
  * - At most `concurrency` targets are migrated at a time (and at most `concurrency` databases are
- *   open), each in its own transaction under its own platform lock (see apply-target.ts).
+ *   open, each with at most `databaseConcurrency` connections), each target in its own transaction
+ *   under its own platform lock (see apply-target.ts); targets whose pending migrations run in
+ *   one transaction without a hook go several per round trip (apply-batch.ts).
  * - A target whose lock is held by another runner is retried `lockRetries` times within the run,
  *   after the database's other targets; then reported `skipped-locked`.
  * - A target's failure (or its database's) is its result; the others go on. That includes a
@@ -36,8 +37,17 @@ export interface MigrateOptions {
   readonly direction?: Direction;
   /** up: apply only up to this version; down: revert every version above it (required). */
   readonly toVersion?: number;
-  /** Targets migrated at the same time (and connections per database). @default 10 */
+  /** Targets (and databases) migrated at the same time, over all databases. @default 10 */
   readonly concurrency?: number;
+  /**
+   * Connections to one database at the same time (at most `concurrency`). Migrations in one
+   * database contend on its catalogs: each session applies the invalidations of every other
+   * session's DDL, so beyond a couple of sessions, more add server work, not throughput
+   * (bench/migrate-bench.ts: 10 sessions used ~25% more server CPU than 2 for the same 1,000
+   * schemas); batching (apply-batch.ts) keeps each session busy without waiting on round trips.
+   * @default 2
+   */
+  readonly databaseConcurrency?: number;
   /** `SET LOCAL lock_timeout` of every migration transaction. @default 5000 */
   readonly lockTimeoutMs?: number;
   /** `SET LOCAL statement_timeout` of every migration transaction; 0 for none. @default 600000 */
@@ -65,11 +75,15 @@ export interface MigrateOptions {
 
 export const MIGRATE_DEFAULTS = {
   concurrency: 10,
+  databaseConcurrency: 2,
   lockTimeoutMs: 5_000,
   statementTimeoutMs: 600_000,
   lockRetries: 3,
   lockRetryDelayMs: 200,
 } as const;
+
+/** Targets per message of a batch (apply-batch.ts): beyond a few dozen, a round trip saves nothing more. */
+const MAX_BATCH = 25;
 
 const nonNegativeInt = (name: string, value: number): number => {
   if (!Number.isSafeInteger(value) || value < 0) throw new TargetError(`${name} must be a non-negative integer (got ${value})`);
@@ -81,6 +95,8 @@ export async function migrateTargets(options: MigrateOptions): Promise<Migration
   const direction = options.direction ?? 'up';
   const concurrency = nonNegativeInt('concurrency', options.concurrency ?? MIGRATE_DEFAULTS.concurrency);
   if (concurrency < 1) throw new TargetError('concurrency must be at least 1');
+  const databaseConcurrency = Math.min(concurrency, nonNegativeInt('databaseConcurrency', options.databaseConcurrency ?? MIGRATE_DEFAULTS.databaseConcurrency));
+  if (databaseConcurrency < 1) throw new TargetError('databaseConcurrency must be at least 1');
   const lockTimeoutMs = nonNegativeInt('lockTimeoutMs', options.lockTimeoutMs ?? MIGRATE_DEFAULTS.lockTimeoutMs);
   const statementTimeoutMs = nonNegativeInt('statementTimeoutMs', options.statementTimeoutMs ?? MIGRATE_DEFAULTS.statementTimeoutMs);
   const lockRetries = nonNegativeInt('lockRetries', options.lockRetries ?? MIGRATE_DEFAULTS.lockRetries);
@@ -118,6 +134,9 @@ export async function migrateTargets(options: MigrateOptions): Promise<Migration
   const afterApplyFor = (t: MigrationTarget): AfterApply | undefined =>
     enforceRls && t.kind === 'pool'
       ? async (client, target, steps) => {
+        // Loaded for pool targets only: a fleet of tenant schemas does not pay for these modules at start-up.
+        const { enforcePoolRls } = require('../pool/provision') as typeof import('../pool/provision');
+        const { assertPoolCoverage } = require('../pool/coverage') as typeof import('../pool/coverage');
         await enforcePoolRls(client, target.schema);
         // Nothing may be left outside tenant isolation: a table without tenant_id must be declared shared.
         await assertPoolCoverage(client, target.schema, steps.map((s) => ({ file: s.script.file, sql: s.script.sql })));
@@ -128,7 +147,10 @@ export async function migrateTargets(options: MigrateOptions): Promise<Migration
 
   await Promise.all([...groups.values()].map((group) => groupLimit(async () => {
     // Guarded (lib/db/lost-connections.ts): a connection the server ends fails its target, never the run.
-    const pool = guardedPool({ application_name: 'tenancy-migrate', ...group.connection, max: concurrency });
+    const pool = guardedPool({ application_name: 'tenancy-migrate', ...group.connection, max: databaseConcurrency });
+    // At most databaseConcurrency of this database's targets (or batches) at a time, within the overall limit.
+    const databaseLimit = pLimit(databaseConcurrency);
+    const limited = <T>(fn: () => Promise<T>) => databaseLimit(() => targetLimit(fn));
     const database = describeDatabase(group.connection);
     const began = Date.now();
     try {
@@ -166,14 +188,35 @@ export async function migrateTargets(options: MigrateOptions): Promise<Migration
         throw e;
       }));
 
+      // Targets whose pending migrations run in one transaction without a hook go in batches,
+      // several per round trip (apply-batch.ts); the others, and those a batch sends back, alone.
+      const batchItem = (t: MigrationTarget): BatchItem | undefined => {
+        if (afterApplyFor(t)) return undefined;
+        const expected = state.byTarget.get(t.name) ?? [];
+        const plan = planTarget(sets.get(t)!, expected, { direction, toVersion: options.toVersion });
+        if (plan.action !== 'migrate' || !plan.steps.every((s) => s.script.transactional)) return undefined;
+        return { target: t, expected, steps: plan.steps, createSchema: mayCreateSchema(t) };
+      };
+      const alone = (t: MigrationTarget, expected: boolean) => limited(async () => {
+        const start = Date.now();
+        const outcome = await applyTarget(pool, t, sets.get(t)!, { ...common, afterApply: afterApplyFor(t), expected: expected ? state.byTarget.get(t.name) ?? [] : undefined, ensureStateTable: ensure });
+        return [{ t, outcome, ms: Date.now() - start }];
+      });
       let pending = todo;
       for (let attempt = 1; pending.length > 0; attempt++) {
         const final = attempt > lockRetries;
-        const outcomes = await Promise.all(pending.map((t) => targetLimit(async () => {
-          const start = Date.now();
-          const outcome = await applyTarget(pool, t, sets.get(t)!, { ...common, afterApply: afterApplyFor(t), expected: state.byTarget.get(t.name) ?? [], ensureStateTable: ensure });
-          return { t, outcome, ms: Date.now() - start };
-        })));
+        const items = pending.map((t) => ({ t, item: batchItem(t) }));
+        const batched = items.flatMap((x) => (x.item ? [x.item] : []));
+        // Enough batches to keep every connection busy, none so large that a slow one holds up the run.
+        const batchSize = Math.min(MAX_BATCH, Math.max(1, Math.ceil(batched.length / databaseConcurrency)));
+        const batches: BatchItem[][] = [];
+        for (let i = 0; i < batched.length; i += batchSize) batches.push(batched.slice(i, i + batchSize));
+        const outcomes = (await Promise.all([
+          ...items.filter((x) => !x.item).map((x) => alone(x.t, true)),
+          ...batches.map((batch) => limited(() => applyBatch(pool, batch, { ...common, ensureStateTable: ensure, batchSize }))
+            .then((done) => Promise.all(done.map(({ item, outcome, ms }) => (outcome.status === 'run-alone' ? alone(item.target, false) : [{ t: item.target, outcome, ms }]))))
+            .then((nested) => nested.flat())),
+        ])).flat();
         pending = [];
         for (const { t, outcome, ms } of outcomes) {
           if (outcome.status === 'skipped-locked' && !final) pending.push(t);

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { PoolConfig } from 'pg';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { controlPlaneConnection } from '../control-plane/connection';
 import { tenantSqlNames } from '../db/sql';
@@ -71,7 +70,8 @@ export function loadTargetsFile(file: string, env: NodeJS.ProcessEnv = process.e
   }
   let data: unknown;
   try {
-    data = /\.json$/i.test(file) ? JSON.parse(text) : parseYaml(text, { schema: 'core', merge: false, uniqueKeys: true, maxAliasCount: 20 });
+    // yaml is loaded only for YAML files: `tenancy migrate` starts with as few modules as it can.
+    data = /\.json$/i.test(file) ? JSON.parse(text) : (require('yaml') as typeof import('yaml')).parse(text, { schema: 'core', merge: false, uniqueKeys: true, maxAliasCount: 20 });
   } catch (e) {
     throw new TargetsFileError(file, [`not valid ${/\.json$/i.test(file) ? 'JSON' : 'YAML'}: ${(e as Error).message}`]);
   }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { BRIDGE_SHARD_ID, BRIDGE_SHARD_ID_MESSAGE, CIDR_PATTERN, REGION_PATTERN, RESIDENCIES } from './tenant-schema';
+import { BRIDGE_SHARD_ID, BRIDGE_SHARD_ID_MESSAGE, CIDR_PATTERN, REGION_PATTERN, RESIDENCIES, SLUG_PATTERN } from './tenant-schema';
+import { DEFAULT_WAVE_PERCENTS, parseMaxFailures, parseWavePercents, WaveSpecError } from '../fleet/waves';
 import { ANNOTATION_KEY, controllerAnnotationProblem } from './workload-values';
 
 /** An IPv4 CIDR other than the whole internet. */
@@ -224,6 +225,54 @@ const BillingSchema = z
   })
   .describe('Billing reactions to Stripe webhooks (`tenancy webhooks serve`).');
 
+export const FleetCanarySchema = z
+  .strictObject({
+    tenants: z
+      .array(z.string().regex(SLUG_PATTERN, { message: 'must be a tenant slug' }))
+      .max(1000)
+      .default([])
+      .describe('Slugs of tenants deployed first, in the canary wave, besides those marked `canary: true` in their registry entry.'),
+    perModel: z
+      .int()
+      .min(0)
+      .max(100)
+      .default(0)
+      .describe('Also this many tenants of each model (silo, bridge, pool) among the stacks to deploy join the canary wave, chosen by a stable hash of the stack name (the same on every run).'),
+  })
+  .describe('Which tenants a rollout deploys first, in a wave of their own.');
+
+/** Rollout defaults of `tenancy fleet deploy` (its options override them). */
+export const FleetSchema = z
+  .strictObject({
+    waves: z
+      .array(z.number())
+      .default([...DEFAULT_WAVE_PERCENTS])
+      .superRefine((waves, ctx) => {
+        try {
+          parseWavePercents(waves.join(','), 'waves');
+        } catch (e) {
+          if (!(e instanceof WaveSpecError)) throw e;
+          ctx.addIssue({ code: 'custom', message: e.message.replace(/^waves: /, '') });
+        }
+      })
+      .describe('Cumulative percentages of the non-canary tenant stacks deployed by each wave, ascending, the last 100 (e.g. [1, 10, 50, 100]).'),
+    parallel: z.int().min(1).max(10_000).default(10).describe('Stacks of a rollout queued or applying at once, over all workers.'),
+    maxFailures: z
+      .union([z.int().min(0), z.string()])
+      .default(0)
+      .superRefine((value, ctx) => {
+        try {
+          parseMaxFailures(String(value), 'maxFailures');
+        } catch (e) {
+          if (!(e instanceof WaveSpecError)) throw e;
+          ctx.addIssue({ code: 'custom', message: e.message.replace(/^maxFailures: /, '') });
+        }
+      })
+      .describe('Failed stacks a wave tolerates before the rollout stops, a count (0: the first failure stops it) or a percentage of the wave ("5%").'),
+    canary: FleetCanarySchema.default({ tenants: [], perModel: 0 }),
+  })
+  .describe('Rollout defaults of `tenancy fleet deploy`: waves, parallelism, failure threshold, canary tenants.');
+
 export const PlatformSchema = z
   .strictObject({
     name: z.string().regex(/^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){1,20}$/, { message: 'must be 2-21 lowercase letters and digits with single inner hyphens, starting with a letter' }).default('tenancy').describe('Prefix of shared resource names.'),
@@ -233,6 +282,7 @@ export const PlatformSchema = z
     state: StateSchema.default({ backend: 'local', directory: 'state' }),
     kubernetes: KubernetesSchema.default(KubernetesSchema.parse({})),
     billing: BillingSchema.default({ pastDueGraceDays: 7 }),
+    fleet: FleetSchema.default(FleetSchema.parse({})),
   })
   .describe('Shared platform settings (platform.yaml).');
 
@@ -243,3 +293,4 @@ export type StateConfig = z.output<typeof StateSchema>;
 export type KubernetesConfig = z.output<typeof KubernetesSchema>;
 export type PostApplyJobConfig = z.output<typeof PostApplyJobSchema>;
 export type BillingConfig = z.output<typeof BillingSchema>;
+export type FleetConfig = z.output<typeof FleetSchema>;

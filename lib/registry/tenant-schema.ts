@@ -215,6 +215,10 @@ export const TenantSchema = z
     quotas: QuotaSchema.default({}),
     status: z.enum(STATUSES).default('active').describe('Lifecycle status; offboarded tenants get no stack.'),
     placement: PlacementSchema.optional(),
+    canary: z
+      .boolean()
+      .optional()
+      .describe('Deploy this tenant first in every fleet rollout, in the canary wave (`tenancy fleet deploy`); an operator\'s mark, not part of the stack. Unset: false.'),
   })
   .describe('One tenant of the platform.');
 

@@ -95,6 +95,7 @@ describe('rejected requests, with the field named', () => {
     ['a bidi override in the company name', { company: 'Acme\u202eevil' }, 'company', /may contain letters, digits/],
     ['a formula in the company name', { company: '=HYPERLINK("http://x")' }, 'company', /may contain letters, digits/],
     ['an unknown field', { status: 'active' }, 'status', /unknown field/],
+    ['a canary mark (the operator chooses who is deployed first)', { canary: true }, 'canary', /unknown field/],
   ])('%s', (_name, change, field, message) => {
     const found = problems({ ...ok, ...change });
     expect(found).toEqual(expect.arrayContaining([expect.objectContaining({ field, message: expect.stringMatching(message) })]));
