@@ -25,6 +25,11 @@ import type { MigrateCommandIo } from './migrate-command';
  * the job back, makes the process say so and exit 1 at that time. Nothing is lost: the step runs
  * again (steps are idempotent), the tenant lock expires after its ttl, BullMQ puts the job back.
  *
+ * Beside it, it takes the stacks of fleet rollouts (`tenancy fleet deploy`) from the rollout queue
+ * (lib/fleet/rollout-worker.ts), `--rollout-concurrency` at once (default 1; 0 takes none): each
+ * fetched from the rollout's artifacts, applied with terraform (the S3 state lock keeps two
+ * workers from applying one stack), its post-apply hooks run, its row and applied content recorded.
+ *
  * `--job <id>` runs one lifecycle job directly, without the queue (a manual retry), and exits:
  * 0 succeeded (or already had), 1 failed, 3 its tenant is locked by another worker (give
  * `--lock-wait <seconds>` to wait for a crashed holder's lock to expire), 4 stopped by SIGTERM
@@ -32,6 +37,7 @@ import type { MigrateCommandIo } from './migrate-command';
  */
 interface WorkerCliOptions extends LifecycleCliOptions {
   concurrency: number;
+  rolloutConcurrency: number;
   job?: string;
   lockWait: number;
 }
@@ -48,6 +54,11 @@ const seconds = (value: string): number => {
   return Number(value);
 };
 
+const upTo64 = (value: string): number => {
+  if (!/^\d+$/.test(value) || Number(value) > 64) throw new InvalidArgumentError('expected an integer from 0 to 64');
+  return Number(value);
+};
+
 const positive = (value: string): number => {
   if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 64) throw new InvalidArgumentError('expected an integer from 1 to 64');
   return Number(value);
@@ -58,6 +69,7 @@ export function registerWorkerCommand(program: Command, io: MigrateCommandIo = d
     .command('worker')
     .description('Run the lifecycle worker: onboarding and offboarding jobs from the queue (BullMQ on Redis).')
     .option('--concurrency <n>', 'jobs at once in this process', positive, 1)
+    .option('--rollout-concurrency <n>', 'stacks of fleet rollouts (`tenancy fleet deploy`) applied at once in this process; 0: take no rollout jobs', upTo64, 1)
     .option('--job <id>', 'run this one lifecycle job (a control-plane job id) without the queue, then exit')
     .option('--lock-wait <seconds>', 'with --job: wait this long for the tenant lock held by another (or a crashed) worker', seconds, 0);
   addLifecycleOptions(command).action(async (options: WorkerCliOptions) => {
@@ -70,6 +82,7 @@ export function registerWorkerCommand(program: Command, io: MigrateCommandIo = d
     if (!Number.isSafeInteger(stopMs) || stopMs < 100) usage('TENANCY_WORKER_STOP_MS must be an integer ≥ 100');
     const sweepMs = io.env.TENANCY_WORKER_SWEEP_MS ? Number(io.env.TENANCY_WORKER_SWEEP_MS) : WORKER_SWEEP_DEFAULT_MS;
     if (!Number.isSafeInteger(sweepMs) || sweepMs < 100) usage('TENANCY_WORKER_SWEEP_MS must be an integer ≥ 100');
+    const rolloutHostMap = options.rolloutConcurrency > 0 && options.job === undefined ? await rolloutDatabaseHostMap(io, usage) : [];
     // SIGTERM/SIGINT: stop taking jobs, end the running one after its step, exit within stopMs.
     const stopping = new AbortController();
     let forcedStop: NodeJS.Timeout | undefined;
@@ -130,9 +143,10 @@ export function registerWorkerCommand(program: Command, io: MigrateCommandIo = d
         void requeueRecorded(services, config, io).finally(() => (sweeping = false));
       }, sweepMs);
       io.stderr.write(`tenancy worker: processing ${config.queueName} (concurrency ${options.concurrency})\n`);
+      const rolloutWorker = options.rolloutConcurrency > 0 ? await startRolloutConsumer(services, io, options.rolloutConcurrency, lockMs, rolloutHostMap) : undefined;
       if (!stopping.signal.aborted) await new Promise((resolve) => stopping.signal.addEventListener('abort', resolve, { once: true }));
       clearInterval(sweep);
-      await worker.close();
+      await Promise.all([worker.close(), rolloutWorker?.close()]);
       io.stderr.write('tenancy worker: stopped\n');
     } finally {
       await services.close();
@@ -141,6 +155,52 @@ export function registerWorkerCommand(program: Command, io: MigrateCommandIo = d
       process.removeListener('SIGINT', onSignal);
     }
   });
+}
+
+/**
+ * The rollout queue's consumer (lib/fleet/rollout-worker.ts): stacks of `tenancy fleet deploy`
+ * applied with terraform in <work dir>/rollouts, with the environment's AWS and Terraform
+ * settings, then the post-apply hooks with the lifecycle's control plane, database connector,
+ * migrations and platform outputs (TENANCY_PLATFORM_OUTPUTS), and TENANCY_DATABASE_HOST_MAP.
+ */
+async function startRolloutConsumer(
+  services: import('../onboarding/services').LifecycleServices,
+  io: MigrateCommandIo,
+  concurrency: number,
+  lockMs: number | undefined,
+  databaseHostMap: readonly import('../hooks/database-host-map').DatabaseHostMapEntry[],
+) {
+  const { join } = await import('node:path');
+  const { redisOptionsFromUrl } = await import('../onboarding/queue');
+  const { startRolloutWorker } = await import('../fleet/rollout-worker');
+  const { ROLLOUT_QUEUE } = await import('../fleet/rollout-queue');
+  const queueName = io.env.TENANCY_ROLLOUT_QUEUE || ROLLOUT_QUEUE.name;
+  const worker = startRolloutWorker({
+    connection: redisOptionsFromUrl(services.config.redisUrl),
+    controlPlane: services.pool,
+    workDir: join(services.config.workDir, 'rollouts'),
+    env: io.env,
+    concurrency,
+    lockDurationMs: lockMs,
+    queueName,
+    actor: services.config.actor,
+    hooks: { controlPlane: services.controlPlane, databases: services.databases, migrations: services.migrations, platforms: () => services.platform().platforms, databaseHostMap },
+    onResult: (r) => io.stdout.write(`${JSON.stringify({ type: 'rollout-stack', ...r })}\n`),
+    onError: (e) => io.stderr.write(`tenancy worker: rollout: ${e.message}\n`),
+  });
+  await worker.waitUntilReady();
+  io.stderr.write(`tenancy worker: processing ${queueName} (rollout concurrency ${concurrency})\n`);
+  return worker;
+}
+
+/** TENANCY_DATABASE_HOST_MAP for the rollout hooks (local AWS APIs only), checked before anything starts. */
+async function rolloutDatabaseHostMap(io: MigrateCommandIo, usage: (message: string) => never) {
+  const { parseDatabaseHostMap } = await import('../hooks/database-host-map');
+  try {
+    return parseDatabaseHostMap(io.env.TENANCY_DATABASE_HOST_MAP ? [io.env.TENANCY_DATABASE_HOST_MAP] : []);
+  } catch (e) {
+    return usage(`TENANCY_DATABASE_HOST_MAP: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
 
 /**

@@ -220,6 +220,7 @@ export async function deployFleet(options: DeployFleetOptions): Promise<RolloutO
     options.onEvent?.({ type: 'created', rolloutId: id, waves, artifacts: store.location });
     return await runWaves(id, options);
   } finally {
+    store.close(); // its S3 client's sockets, or the process would not exit
     await unlockRollout(session, id).catch(() => undefined);
     session.release();
   }
