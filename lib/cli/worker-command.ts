@@ -67,7 +67,7 @@ const positive = (value: string): number => {
 export function registerWorkerCommand(program: Command, io: MigrateCommandIo = defaultIo()): void {
   const command = program
     .command('worker')
-    .description('Run the lifecycle worker: onboarding and offboarding jobs from the queue (BullMQ on Redis).')
+    .description('Run a worker: onboarding and offboarding jobs, and the stacks of fleet rollouts, from their queues (BullMQ on Redis).')
     .option('--concurrency <n>', 'jobs at once in this process', positive, 1)
     .option('--rollout-concurrency <n>', 'stacks of fleet rollouts (`tenancy fleet deploy`) applied at once in this process; 0: take no rollout jobs', upTo64, 1)
     .option('--job <id>', 'run this one lifecycle job (a control-plane job id) without the queue, then exit')

@@ -1,10 +1,10 @@
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 
-/** The repository root (platform.yaml, tenants/). */
-export const REPO_ROOT = join(__dirname, '..', '..');
+/** The repository root (platform.yaml, tenants/), from the sources or compiled into dist/ (benchmarks). */
+export const REPO_ROOT = [join(__dirname, '..', '..'), join(__dirname, '..', '..', '..')].find((d) => existsSync(join(d, 'platform.yaml'))) ?? join(__dirname, '..', '..');
 
 /** A throwaway project directory with a platform.yaml and a tenants/ directory. */
 export class FixtureProject {
