@@ -1,3 +1,4 @@
+import { didYouMean } from '../lib/registry/closest-name';
 import type { Registry } from '../lib/registry/load-registry';
 import type { Tenant } from '../lib/registry/tenant-schema';
 
@@ -40,7 +41,7 @@ export function selectStacks(registry: Registry, selector: string | undefined): 
       continue;
     }
     const tenant = bySlug.get(token) ?? byId.get(token.toLowerCase());
-    if (!tenant) errors.push(`no tenant with slug or id ${JSON.stringify(token)}`);
+    if (!tenant) errors.push(`no tenant with slug or id ${JSON.stringify(token)}${didYouMean(token, [PLATFORM_TOKEN, ...live.map((t) => t.slug)])}`);
     else if (tenant.status === 'offboarded') errors.push(`tenant ${tenant.slug} is offboarded and has no stack`);
     else picked.set(tenant.slug, tenant);
   }

@@ -1,7 +1,9 @@
 import { readFileSync, lstatSync } from 'node:fs';
 import { LineCounter, parseDocument, isMap, isScalar, type Document } from 'yaml';
 import type { z } from 'zod';
+import { didYouMean } from './closest-name';
 import type { RegistryProblem } from './registry-error';
+import { fieldNamesAt, requiredFieldHint } from './schema-paths';
 
 /** Registry files are small; anything bigger is a mistake or an attack. */
 export const MAX_FILE_BYTES = 64 * 1024;
@@ -114,9 +116,18 @@ export class YamlFile {
   validate<S extends z.ZodType>(schema: S, data: unknown, problems: RegistryProblem[]): z.output<S> | undefined {
     const result = schema.safeParse(data);
     if (result.success) return result.data;
+    const required = new Set<string>();
     for (const issue of result.error.issues) {
       if (issue.code === 'unrecognized_keys') {
-        for (const key of issue.keys) problems.push(this.keyProblem([...issue.path, key], 'unknown field'));
+        const allowed = fieldNamesAt(schema, issue.path);
+        for (const key of issue.keys) problems.push(this.keyProblem([...issue.path, key], `unknown field${didYouMean(key, allowed)}`));
+      } else if (MISSING_VALUE_CODES.has(issue.code) && isAbsent(data, issue.path)) {
+        // zod says "Invalid input: expected string, received undefined"; the field is simply missing.
+        const path = formatPath(issue.path);
+        if (required.has(path)) continue;
+        required.add(path);
+        const hint = requiredFieldHint(schema, issue.path);
+        problems.push(this.problem(issue.path, hint ? `required: ${hint}` : 'required'));
       } else if (issue.code === 'invalid_key') {
         problems.push(this.keyProblem(issue.path, issue.issues[0]?.message ?? issue.message));
       } else if (issue.code === 'custom' && (issue.params as { onKey?: boolean } | undefined)?.onKey) {
@@ -128,6 +139,20 @@ export class YamlFile {
     }
     return undefined;
   }
+}
+
+/** Issues zod reports for a value that is not there (a missing field fails its type, enum or union). */
+const MISSING_VALUE_CODES = new Set<string>(['invalid_type', 'invalid_value', 'invalid_union']);
+
+/** Whether the last key of `path` is absent from its (present) parent object in `data`. */
+function isAbsent(data: unknown, path: readonly PropertyKey[]): boolean {
+  if (path.length === 0) return false;
+  let parent = data;
+  for (const key of path.slice(0, -1)) {
+    if (typeof parent !== 'object' || parent === null) return false;
+    parent = (parent as Record<PropertyKey, unknown>)[key];
+  }
+  return typeof parent === 'object' && parent !== null && !Object.prototype.hasOwnProperty.call(parent, path[path.length - 1]);
 }
 
 export function formatPath(path: readonly PropertyKey[]): string {

@@ -24,7 +24,7 @@ describe('platform.yaml bridgeShards', () => {
     ['a shard listed twice', '[{ id: b, capacity: 2 }, { id: b, capacity: 3 }]', 'regions.us-east-1.bridgeShards[1].id', /bridge shard "b" is listed twice/],
     ['an id that is no DNS label', '[{ id: B_2, capacity: 2 }]', 'regions.us-east-1.bridgeShards[0].id', /must be a shard id/],
     ['a capacity of 0', '[{ id: b, capacity: 0 }]', 'regions.us-east-1.bridgeShards[0].capacity', /expected number to be >=1/i],
-    ['no capacity', '[{ id: b }]', 'regions.us-east-1.bridgeShards[0].capacity', /expected number/i],
+    ['no capacity', '[{ id: b }]', 'regions.us-east-1.bridgeShards[0].capacity', /^required: Bridge tenants \(schemas\) the shard takes/],
     ['an unknown residency', '[{ id: b, capacity: 2, residency: [mars] }]', 'regions.us-east-1.bridgeShards[0].residency[0]', /invalid option/i],
   ])('%s is refused, naming the field', (_name, shards, path, message) => {
     expectRejected({ platform: withShards(shards), tenants: {} }, [{ file: 'platform.yaml', path, message }], false);

@@ -162,7 +162,7 @@ describe.each(ENTRY_POINTS)('%s', (_label, script) => {
   test.each([
     ['an unknown slug', { TENANCY_SELECT: 'nope' }, /TENANCY_SELECT=nope: no tenant with slug or id "nope"/],
     ['a known and an unknown slug', { TENANCY_SELECT: 'acme,nope' }, /no tenant with slug or id "nope"/],
-    ['a typo of a slug', { TENANCY_SELECT: 'acmee' }, /no tenant with slug or id "acmee"/],
+    ['a typo of a slug', { TENANCY_SELECT: 'acmee' }, /no tenant with slug or id "acmee"; did you mean "acme"\?/],
     ['an offboarded tenant', { TENANCY_SELECT: 'oldco' }, /tenant oldco is offboarded and has no stack/],
     ['an unknown slug in the cdktf context', { CDKTF_CONTEXT_JSON: JSON.stringify({ tenancySelect: 'nope' }) }, /no tenant with slug or id "nope"/],
   ])('selector with %s: fails clearly and writes nothing', (_name, env, message) => {

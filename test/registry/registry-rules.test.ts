@@ -199,13 +199,13 @@ describe('every problem of the registry in one error', () => {
     // acme is invalid, so delta's copy of acme's id is not a duplicate of a loaded tenant.
     expect(err.problems).toHaveLength(7);
     expect(err.message.split('\n')[0]).toBe('The tenant registry has 7 problems:');
-    // One line per problem, "file:line:col: path: message", in the order found: platform.yaml,
-    // then each file's own problems in name order, then the rules that span files.
+    // One line per problem, "file:line:col: path: message", sorted by file, then line (the rules that
+    // span files, found last, take their file's place).
     const lines = err.message.split('\n').slice(1);
     expect(lines).toEqual(err.problems.map((p) => `  ${formatProblem(p)}`));
     expect(lines).toContain('  tenants/acme.yaml:5:13: adminEmail: must be an email address');
     expect(lines.map((l) => l.trim().split(':')[0])).toEqual([
-      'platform.yaml', 'tenants/acme.yaml', 'tenants/acme.yaml', 'tenants/beta.yml', 'tenants/gamma.yaml', 'tenants/delta.yaml', 'tenants/epsilon.yaml',
+      'platform.yaml', 'tenants/acme.yaml', 'tenants/acme.yaml', 'tenants/beta.yml', 'tenants/delta.yaml', 'tenants/epsilon.yaml', 'tenants/gamma.yaml',
     ]);
   });
 

@@ -6,7 +6,7 @@ const REQUIRED = ['id', 'slug', 'company', 'adminEmail', 'plan', 'model', 'regio
 
 describe('unknown fields are rejected, at the top level and nested', () => {
   const cases: TenantCase[] = [
-    { name: 'a misspelt top-level field', text: tenantYaml({}, 'plna: enterprise\n'), expected: { path: 'plna', message: /^unknown field$/, at: /^plna:/ } },
+    { name: 'a misspelt top-level field', text: tenantYaml({}, 'plna: enterprise\n'), expected: { path: 'plna', message: /^unknown field; did you mean "plan"\?$/, at: /^plna:/ } },
     { name: 'a field another tool might read (owner)', text: tenantYaml({}, 'owner: someone\n'), expected: { path: 'owner', message: /unknown field/, at: /^owner:/ } },
     {
       name: 'an unknown compliance regime',
@@ -61,7 +61,7 @@ describe('missing required fields', () => {
     runTenantCase({
       name: field,
       text: tenantYaml({ [field]: null }),
-      expected: { path: field, message: /required|received undefined|must be|expected one of/ },
+      expected: { path: field, message: /^required/ },
     });
   });
 
@@ -69,7 +69,7 @@ describe('missing required fields', () => {
     runTenantCase({
       name: 'all missing',
       text: '# only a status\nstatus: active\n',
-      expected: REQUIRED.map((path) => ({ path, message: /./ })),
+      expected: REQUIRED.map((path) => ({ path, message: /^required/ })),
     });
   });
 

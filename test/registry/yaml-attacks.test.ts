@@ -79,7 +79,7 @@ describe('aliases, tags and merge keys', () => {
       // With merge keys off, "<<" is an ordinary key, and not a known field.
       name: 'a merge key at the top level',
       text: `${tenantYaml({ plan: null, model: null })}<<: { plan: enterprise, model: silo }\n`,
-      expected: [{ path: '<<', message: /unknown field/, at: /^<<:/ }, { path: 'plan', message: /expected one of/ }, { path: 'model', message: /expected one of/ }],
+      expected: [{ path: '<<', message: /unknown field/, at: /^<<:/ }, { path: 'plan', message: /^required: one of/ }, { path: 'model', message: /^required: one of/ }],
     },
     {
       name: 'a merge key from an anchor inside compliance',
