@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // The `tenancy` CLI (package.json "bin"): the data-plane operations that run after `cdktf deploy`.
 // Each command lives in lib/cli/<name>-command.ts and registers itself on the program.
-import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, CommanderError, Help, type Option } from 'commander';
+import { adoptCurrentEnvNames } from '../lib/cli/env-names';
 /**
  * Every command: the name it runs by, and its registration, which loads its module only when
  * called. `tenancy <name> …` loads only that command's modules (`tenancy migrate` starts in
@@ -29,19 +32,43 @@ const COMMANDS: readonly { readonly name: string; readonly register: (program: C
   { name: 'fleet', register: (p) => (require('../lib/cli/fleet-rollout-command') as typeof import('../lib/cli/fleet-rollout-command')).registerFleetRolloutCommand(p) },
 ];
 
+/** package.json's version, from bin/ (sources) or dist/bin/ (compiled). */
+export function packageVersion(): string {
+  for (const dir of [join(__dirname, '..'), join(__dirname, '..', '..')]) {
+    try {
+      return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
+    } catch {
+      // not this directory
+    }
+  }
+  return 'unknown';
+}
+
+/** Help that says which options are required (commander shows them like any other option). */
+function markRequired(option: Option, help: Help): string {
+  const description = Help.prototype.optionDescription.call(help, option);
+  return option.mandatory ? `(required) ${description}` : description;
+}
+
 /** The program with every command, or (`name` given and known) with that command only. */
 export function buildProgram(name?: string): Command {
   const program = new Command('tenancy')
     .description('Data-plane operations of a cdktf-tenancy platform: post-apply hooks, migrations, audits, compliance evidence.')
+    .version(packageVersion(), '-V, --version', 'print the version (package.json)')
+    // Before the commands register: subcommands copy the help configuration when created.
+    .configureHelp({ optionDescription(option) { return markRequired(option, this as Help); } })
     .showHelpAfterError()
     .exitOverride();
   const only = COMMANDS.filter((c) => c.name === name);
+  // `--version` needs no command (and loading them all would take most of its time).
+  if (name === '--version' || name === '-V') return program;
   for (const command of only.length ? only : COMMANDS) command.register(program);
   return program;
 }
 
 /** Runs the CLI; resolves to the process exit code (0 ok, 1 a target or check failed, 2 bad usage or input). */
 export async function main(argv: readonly string[]): Promise<number> {
+  adoptCurrentEnvNames(process.env, process.stderr);
   const program = buildProgram(argv[0]);
   try {
     await program.parseAsync([...argv], { from: 'user' });

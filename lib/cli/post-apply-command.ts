@@ -22,6 +22,7 @@ import { tenantNames } from '../naming';
 import { loadRegistry } from '../registry/load-registry';
 import { AwsSecretsManagerResolver, FileSecretResolver, type SecretResolver } from '../runtime/secret-resolver';
 import { defaultMigrationsDir, type MigrateCommandIo } from './migrate-command';
+import { adoptCurrentEnvNames } from './env-names';
 
 /**
  * `tenancy post-apply`: after `cdktf deploy --outputs-file`, registers, provisions and migrates
@@ -63,8 +64,8 @@ export function registerPostApplyCommand(program: Command, io: MigrateCommandIo 
     .option('--migrations <dir>', 'directory holding tenant/, pool/ and control-plane/', defaultMigrationsDir())
     .option('--force', 'run every hook even when its input did not change (e.g. after a password rotation)')
     .option('--registry <root>', 'project root with platform.yaml and tenants/: the billing hook takes each tenant\'s adminEmail and company from it', '.')
-    .option('--checkout-success-url <url>', 'Stripe Checkout return URL for paid plans without a payment method (env TENANCY_CHECKOUT_SUCCESS_URL)')
-    .option('--checkout-cancel-url <url>', 'Stripe Checkout cancel URL (env TENANCY_CHECKOUT_CANCEL_URL)')
+    .option('--checkout-success-url <url>', 'Stripe Checkout return URL for paid plans without a payment method (env TENANCY_BILLING_SUCCESS_URL)')
+    .option('--checkout-cancel-url <url>', 'Stripe Checkout cancel URL (env TENANCY_BILLING_CANCEL_URL)')
     .option('--outdir <dir>', 'synthesized output the deploy applied: each deployed stack\'s content hash is recorded for `tenancy fleet plan` (default: <registry>/cdktf.out)')
     .option('--no-record-stacks', 'do not record the deployed stacks\' content hashes')
     .option('--json', 'JSON lines on stdout (the default when stdout is not a terminal)')
@@ -80,6 +81,7 @@ export function registerPostApplyCommand(program: Command, io: MigrateCommandIo 
 }
 
 async function runPostApplyCommand(options: PostApplyCliOptions, io: MigrateCommandIo, usage: (message: string) => never): Promise<number> {
+  const checkout = checkoutUrls(options, adoptCurrentEnvNames({ ...io.env }, io.stderr), usage);
   let outputs = readOutputs(options.outputs, usage);
   try {
     outputs = applyDatabaseHostMap(outputs, parseDatabaseHostMap([...(options.databaseHostMap ?? []), ...(io.env.TENANCY_DATABASE_HOST_MAP ? [io.env.TENANCY_DATABASE_HOST_MAP] : [])]));
@@ -121,7 +123,7 @@ async function runPostApplyCommand(options: PostApplyCliOptions, io: MigrateComm
       return true;
     });
     const outcomes = await runPostApply({
-      outputs, controlPlane, databases, hooks: [...builtinHooks(migrations), billing(options, io, usage)], tenants: options.tenant, force: options.force,
+      outputs, controlPlane, databases, hooks: [...builtinHooks(migrations), billing(options, io, checkout, usage)], tenants: options.tenant, force: options.force,
       onOutcome: (o) => {
         if (json) io.stdout.write(`${JSON.stringify({ type: 'hook', ...o })}\n`);
       },
@@ -162,7 +164,7 @@ async function recordApplied(options: PostApplyCliOptions, io: MigrateCommandIo,
  * The Stripe hook (lib/billing): skipped, and said so, without STRIPE_SECRET_KEY(_REF). Contact
  * details come from the registry when the project root has one.
  */
-function billing(options: PostApplyCliOptions, io: MigrateCommandIo, usage: (message: string) => never) {
+function billing(options: PostApplyCliOptions, io: MigrateCommandIo, checkout: { successUrl: string; cancelUrl: string } | undefined, usage: (message: string) => never) {
   const root = resolve(options.registry);
   const profiles = new Map<string, BillingProfile>();
   if (existsSync(join(root, 'platform.yaml')) && existsSync(join(root, 'tenants'))) {
@@ -172,15 +174,20 @@ function billing(options: PostApplyCliOptions, io: MigrateCommandIo, usage: (mes
       usage(`--registry ${options.registry}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-  const successUrl = options.checkoutSuccessUrl ?? io.env.TENANCY_CHECKOUT_SUCCESS_URL;
-  const cancelUrl = options.checkoutCancelUrl ?? io.env.TENANCY_CHECKOUT_CANCEL_URL;
-  if (Boolean(successUrl) !== Boolean(cancelUrl)) usage('give both --checkout-success-url and --checkout-cancel-url, or neither');
   return billingHook({
     key: { env: io.env },
     connection: stripeConnection(io.env.TENANCY_STRIPE_API_URL, usage),
     profile: (t) => profiles.get(t.slug),
-    ...(successUrl && cancelUrl ? { checkout: { successUrl, cancelUrl } } : {}),
+    ...(checkout ? { checkout } : {}),
   });
+}
+
+/** The Stripe Checkout URLs (options, else TENANCY_BILLING_SUCCESS_URL / _CANCEL_URL), checked before anything connects. */
+function checkoutUrls(options: PostApplyCliOptions, env: NodeJS.ProcessEnv, usage: (message: string) => never): { successUrl: string; cancelUrl: string } | undefined {
+  const successUrl = options.checkoutSuccessUrl ?? env.TENANCY_BILLING_SUCCESS_URL;
+  const cancelUrl = options.checkoutCancelUrl ?? env.TENANCY_BILLING_CANCEL_URL;
+  if (Boolean(successUrl) !== Boolean(cancelUrl)) usage('give both --checkout-success-url and --checkout-cancel-url (env TENANCY_BILLING_SUCCESS_URL and TENANCY_BILLING_CANCEL_URL), or neither');
+  return successUrl && cancelUrl ? { successUrl, cancelUrl } : undefined;
 }
 
 /** TENANCY_STRIPE_API_URL (e.g. a local Stripe-compatible server): api.stripe.com when unset. */
