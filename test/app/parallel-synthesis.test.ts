@@ -12,7 +12,7 @@ import { join, relative } from 'node:path';
 import { writeRegistry, type GeneratedRegistry } from '../../bench/generate-registry';
 import type * as ParallelModule from '../../lib/app/synthesize-parallel';
 import type * as RegistryModule from '../../lib/registry/load-registry';
-import { FixtureProject, REPO_ROOT } from '../support/fixture-project';
+import { FixtureProject, REPO_ROOT, SAMPLE_PROJECT } from '../support/fixture-project';
 import { until } from '../support/worker-process';
 
 const START = join(REPO_ROOT, 'dist', 'bin', 'start.js');
@@ -144,7 +144,7 @@ describe('a generated registry of 1,000 tenants', () => {
   let registry: GeneratedRegistry;
   beforeAll(() => {
     work = mkdtempSync(join(tmpdir(), 'tenancy-parallel-synth-'));
-    registry = writeRegistry(join(work, 'project'), 1000, join(REPO_ROOT, 'platform.yaml'));
+    registry = writeRegistry(join(work, 'project'), 1000, join(SAMPLE_PROJECT, 'platform.yaml'));
   });
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 

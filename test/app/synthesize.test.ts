@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import { App } from 'cdktf';
 import { synthesize } from '../../lib/app/synthesize';
 import { estimateMonthlyCost, sharedClusterMonthlyUsd } from '../../lib/pricing/estimate-cost';
-import { loadRegistry } from '../../lib/registry/load-registry';
 import { selectStacks } from '../../stacks/select-tenants';
-import { FixtureProject, REPO_ROOT } from '../support/fixture-project';
+import { FixtureProject } from '../support/fixture-project';
+import { loadSampleRegistry } from '../support/sample-registry';
 
-const registry = loadRegistry({ root: REPO_ROOT });
+const registry = loadSampleRegistry();
 const stackDirs = (outdir: string) => readdirSync(join(outdir, 'stacks')).sort();
 
 describe('selecting stacks', () => {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registerPostApplyCommand } from '../../lib/cli/post-apply-command';
 import { runCommand } from '../support/cli';
+import { FixtureProject } from '../support/fixture-project';
 import { usePostgres } from '../support/postgres';
 import { stripeFor, testKey, useStripeMock } from '../support/stripe-mock';
 
@@ -25,6 +26,7 @@ const INITECH = { id: '2076941a-0207-46ac-9fc3-25d79442d9ff', password: 'initech
 const POOL_APP_PASSWORD = 'pool-app-pw-1';
 
 let dir: string;
+let project: FixtureProject;
 let outputsFile: string;
 let secretsFile: string;
 
@@ -58,7 +60,8 @@ async function postApply(...args: string[]): Promise<{ code: number; stdout: str
 
 async function postApplyWithEnv(env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string; lines: any[] }> {
   // No synthesized output here (recording the stacks' content: test/fleet/post-apply-records.test.ts).
-  const run = await runCommand(registerPostApplyCommand, ['post-apply', ...args, '--json', '--no-record-stacks', '--ssl-ca', pg().tls!.caFile], { env: { TENANCY_ACTOR: 'test-pipeline', ...env } });
+  // The billing hook takes each tenant's adminEmail and company from --registry: the sample project's copy.
+  const run = await runCommand(registerPostApplyCommand, ['post-apply', ...args, '--json', '--no-record-stacks', '--ssl-ca', pg().tls!.caFile, '--registry', project.root], { env: { TENANCY_ACTOR: 'test-pipeline', ...env } });
   return { ...run, lines: run.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)) };
 }
 
@@ -70,6 +73,7 @@ beforeAll(async () => {
     await pg().createDatabase(m.database, { owner: m.user });
   }
   dir = mkdtempSync(join(tmpdir(), 'tenancy-post-apply-'));
+  project = FixtureProject.fromSample();
   outputsFile = join(dir, 'outputs.json');
   secretsFile = join(dir, 'secrets.json');
   writeFileSync(outputsFile, JSON.stringify(outputs(pg().host, pg().port)));
@@ -83,7 +87,10 @@ beforeAll(async () => {
     [ARN('tenancy/tenants/initech/db-credentials')]: { username: 'tenant_initech_app', password: INITECH.password },
   }), { mode: 0o600 });
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+  project?.remove();
+});
 
 describe('tenancy post-apply', () => {
   let first: Awaited<ReturnType<typeof postApply>>;

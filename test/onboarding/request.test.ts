@@ -1,15 +1,14 @@
-import { join } from 'node:path';
-import { loadRegistry, type Registry } from '../../lib/registry/load-registry';
+import type { Registry } from '../../lib/registry/load-registry';
 import { SLUG_PATTERN } from '../../lib/registry/tenant-schema';
 import { OnboardingRequestError, validateOnboardingRequest, type OnboardingRequest } from '../../lib/onboarding/request';
 import { slugFromCompany, uniqueSlug } from '../../lib/onboarding/slug';
-import { REPO_ROOT } from '../support/fixture-project';
+import { loadSampleRegistry } from '../support/sample-registry';
 
 /**
- * Onboarding requests are validated with the registry's own schema and rules, against the sample
- * registry (acme, globex, initech, … in tenants/) and what the control plane holds.
+ * Onboarding requests are validated with the registry's own schema and rules, against the tests'
+ * sample registry (acme, globex, initech, … in test/fixtures/sample-project/tenants/) and what the control plane holds.
  */
-const registry: Registry = loadRegistry({ root: REPO_ROOT, tenantsDir: join(REPO_ROOT, 'tenants') });
+const registry: Registry = loadSampleRegistry();
 const ok: OnboardingRequest = { email: 'admin@newco.example', company: 'NewCo Labs', plan: 'pro', model: 'bridge', region: 'us-east-1' };
 
 function problems(input: unknown, taken = { slugs: new Set<string>(), domains: new Set<string>() }): { field: string; message: string }[] {

@@ -1,8 +1,7 @@
 import { Testing } from 'cdktf';
-import { loadRegistry } from '../../lib/registry/load-registry';
 import { TenantStack } from '../../stacks/tenant-stack';
 import { awsProjection, AwsProjectionError, DROPPED_AWS_DATA_SOURCES, DROPPED_PROVIDERS } from '../support/aws-projection';
-import { REPO_ROOT } from '../support/fixture-project';
+import { loadSampleRegistry } from '../support/sample-registry';
 import { offlineStackJson } from '../support/terraform';
 
 /**
@@ -158,7 +157,7 @@ describe('awsProjection', () => {
 
   // The real TenantStack of each model with the Kubernetes side on: the projection keeps every AWS
   // resource and output, and no AWS resource or output of a tenant depends on the cluster side.
-  const registry = loadRegistry({ root: REPO_ROOT });
+  const registry = loadSampleRegistry();
   const platform = registry.platform;
   const awsOnlyPlatform = { ...registry.platform, kubernetes: { ...registry.platform.kubernetes, enabled: false } };
   test.each(['initech', 'globex', 'acme'])('TenantStack %s (Kubernetes side on): keeps every AWS resource and output, drops only the Kubernetes side', (slug) => {

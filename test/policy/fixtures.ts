@@ -5,16 +5,16 @@ import { StackInspector } from '../../lib/policy/inspect';
 import { applyCompliance } from '../../lib/policy/packs';
 import type { PolicyAspect } from '../../lib/policy/policy-aspect';
 import type { PackName, TenantProfile } from '../../lib/policy/policy-rule';
-import { loadRegistry, type Registry } from '../../lib/registry/load-registry';
+import type { Registry } from '../../lib/registry/load-registry';
 import type { PlatformConfig } from '../../lib/registry/platform-schema';
 import type { Tenant } from '../../lib/registry/tenant-schema';
 import { tenantTags } from '../../lib/tenant-tags';
 import { TenantStack } from '../../stacks/tenant-stack';
-import { REPO_ROOT } from '../support/fixture-project';
+import { loadSampleRegistry } from '../support/sample-registry';
 
 type Json = Record<string, any>;
 
-export const registry: Registry = loadRegistry({ root: REPO_ROOT });
+export const registry: Registry = loadSampleRegistry();
 
 /** A sample tenant of the registry, with optional changes (applied without the registry's checks: the rules are the last line of defence). */
 export function sample(slug: string, changes: Partial<Tenant> = {}): Tenant {

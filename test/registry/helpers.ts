@@ -4,12 +4,12 @@ import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'nod
 import { dirname, join } from 'node:path';
 import { loadRegistry, type Registry } from '../../lib/registry/load-registry';
 import { RegistryError, type RegistryProblem } from '../../lib/registry/registry-error';
-import { FixtureProject, REPO_ROOT } from '../support/fixture-project';
+import { FixtureProject, REPO_ROOT, SAMPLE_PROJECT } from '../support/fixture-project';
 
 export { FixtureProject, REPO_ROOT };
 
-/** The repository's platform.yaml: regions us-east-1 and eu-central-1, baseDomain saas.example.com. */
-export const PLATFORM_YAML = readFileSync(join(REPO_ROOT, 'platform.yaml'), 'utf8');
+/** The tests' sample platform.yaml: regions us-east-1 and eu-central-1, baseDomain saas.example.com. */
+export const PLATFORM_YAML = readFileSync(join(SAMPLE_PROJECT, 'platform.yaml'), 'utf8');
 
 export const ACME_ID = '748c14ae-d5b9-4538-874e-3def38dacb74';
 export const BETA_ID = '11111111-1111-4111-8111-111111111111';

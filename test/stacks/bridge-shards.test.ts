@@ -1,10 +1,10 @@
 import { Testing } from 'cdktf';
-import { loadRegistry, type Registry } from '../../lib/registry/load-registry';
+import type { Registry } from '../../lib/registry/load-registry';
 import type { PlatformConfig } from '../../lib/registry/platform-schema';
 import type { Tenant } from '../../lib/registry/tenant-schema';
 import { PlatformStack } from '../../stacks/platform-stack';
 import { TenantStack } from '../../stacks/tenant-stack';
-import { REPO_ROOT } from '../support/fixture-project';
+import { loadSampleRegistry } from '../support/sample-registry';
 import { planOffline } from '../support/terraform';
 
 /**
@@ -12,7 +12,7 @@ import { planOffline } from '../support/terraform';
  * region (the default shard exactly as the single cluster of earlier versions), and a tenant's
  * stack points at the shard of its placement.
  */
-const registry: Registry = loadRegistry({ root: REPO_ROOT });
+const registry: Registry = loadSampleRegistry();
 const sharded: PlatformConfig = {
   ...registry.platform,
   regions: {

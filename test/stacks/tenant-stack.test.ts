@@ -1,13 +1,13 @@
 import { Testing } from 'cdktf';
-import { loadRegistry, type Registry } from '../../lib/registry/load-registry';
+import type { Registry } from '../../lib/registry/load-registry';
 import type { PlatformConfig } from '../../lib/registry/platform-schema';
 import type { Tenant } from '../../lib/registry/tenant-schema';
 import { TAG_KEYS } from '../../lib/tenant-tags';
 import { PlatformStack } from '../../stacks/platform-stack';
 import { TenantStack } from '../../stacks/tenant-stack';
-import { REPO_ROOT } from '../support/fixture-project';
+import { loadSampleRegistry } from '../support/sample-registry';
 
-const registry: Registry = loadRegistry({ root: REPO_ROOT });
+const registry: Registry = loadSampleRegistry();
 /** The sample platform has the Kubernetes side on (the default); this is the same without it. */
 const withKubernetes: PlatformConfig = registry.platform;
 const awsOnlyPlatform: PlatformConfig = { ...registry.platform, kubernetes: { ...registry.platform.kubernetes, enabled: false } };

@@ -3,8 +3,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 
-/** The repository root (platform.yaml, tenants/), from the sources or compiled into dist/ (benchmarks). */
-export const REPO_ROOT = [join(__dirname, '..', '..'), join(__dirname, '..', '..', '..')].find((d) => existsSync(join(d, 'platform.yaml'))) ?? join(__dirname, '..', '..');
+/**
+ * The repository root (charts/, migrations/, dist/), from the sources or compiled into dist/
+ * (benchmarks). Never a registry to test against: its tenants/ and platform.yaml belong to the
+ * user, who edits them; tests use {@link SAMPLE_PROJECT} (test/support/user-registry-guard.ts
+ * makes reading the user's registry fail).
+ */
+export const REPO_ROOT = [join(__dirname, '..', '..'), join(__dirname, '..', '..', '..')].find((d) => existsSync(join(d, 'jest.config.js'))) ?? join(__dirname, '..', '..');
+
+/**
+ * The tests' own copy of the sample registry (platform.yaml and tenants/, as shipped when the
+ * tests were written): what every test that needs "the sample" builds on, always through a
+ * temporary copy ({@link FixtureProject.fromSample}, loadSampleRegistry()).
+ */
+export const SAMPLE_PROJECT = join(REPO_ROOT, 'test', 'fixtures', 'sample-project');
 
 /** A throwaway project directory with a platform.yaml and a tenants/ directory. */
 export class FixtureProject {
@@ -17,18 +29,18 @@ export class FixtureProject {
     mkdirSync(this.tenantsDir);
   }
 
-  /** A project that starts as a copy of the repository's platform.yaml and sample registry. */
+  /** A project that starts as a copy of the tests' sample project (platform.yaml and tenants/). */
   static fromSample(): FixtureProject {
     const p = new FixtureProject();
-    cpSync(join(REPO_ROOT, 'platform.yaml'), join(p.root, 'platform.yaml'));
-    cpSync(join(REPO_ROOT, 'tenants'), p.tenantsDir, { recursive: true });
+    cpSync(join(SAMPLE_PROJECT, 'platform.yaml'), join(p.root, 'platform.yaml'));
+    cpSync(join(SAMPLE_PROJECT, 'tenants'), p.tenantsDir, { recursive: true });
     return p;
   }
 
   /** A project with the sample platform.yaml and no tenants. */
   static empty(): FixtureProject {
     const p = new FixtureProject();
-    cpSync(join(REPO_ROOT, 'platform.yaml'), join(p.root, 'platform.yaml'));
+    cpSync(join(SAMPLE_PROJECT, 'platform.yaml'), join(p.root, 'platform.yaml'));
     return p;
   }
 

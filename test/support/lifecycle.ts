@@ -21,6 +21,7 @@ import { billingFromConfig } from '../../lib/onboarding/billing';
 import { lifecycleConfig, type LifecycleConfig } from '../../lib/onboarding/config';
 import { LifecycleServices, type LifecycleOverrides } from '../../lib/onboarding/services';
 import { StripeMockServer } from '../../lib/testing/stripe-mock';
+import { SAMPLE_PROJECT } from './fixture-project';
 import { repoRoot } from './pool-db';
 import { KEEP_TEST_DIRS, PostgresCluster } from './postgres';
 import { RedisServer } from './redis';
@@ -85,8 +86,8 @@ export class LifecycleTestbed {
       const dir = mkdtempSync(join(tmpdir(), 'tenancy-lifecycle-'));
       const root = join(dir, 'project');
       mkdirSync(join(root, 'tenants'), { recursive: true });
-      cpSync(join(repoRoot(), 'platform.yaml'), join(root, 'platform.yaml'));
-      if (options.sampleTenants) cpSync(join(repoRoot(), 'tenants'), join(root, 'tenants'), { recursive: true });
+      cpSync(join(SAMPLE_PROJECT, 'platform.yaml'), join(root, 'platform.yaml'));
+      if (options.sampleTenants) cpSync(join(SAMPLE_PROJECT, 'tenants'), join(root, 'tenants'), { recursive: true });
       if (options.git) {
         const git = (...args: string[]) => execFileSync('git', ['-C', root, ...args], { stdio: 'pipe', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@localhost', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@localhost' } });
         git('init', '-q', '-b', 'main');

@@ -5,6 +5,10 @@ import { Testing } from 'cdktf';
 
 Testing.setupJest();
 
+// Tests never read the user's platform.yaml or tenants/ (test/support/user-registry-guard.ts).
+import { guardUserRegistry } from './user-registry-guard';
+guardUserRegistry();
+
 // Testing.app() and Testing.fullSynth() make a temporary `cdktf.outdir.*` directory per call (in
 // os.tmpdir()) and never remove it: thousands per run. They make it here in one directory per test
 // file instead (also when the synth throws), removed after the file's tests.
