@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import Table from 'cli-table3';
+import { PhaseReporter } from '../lib/app/progress';
 import { reportFailure } from '../lib/app/report-failure';
 import { synthesizeParallel } from '../lib/app/synthesize-parallel';
 import { printPolicyNoteLines } from '../lib/policy/print';
@@ -15,12 +16,22 @@ function resourceCount(outdir: string, stack: string): number {
 
 async function main(): Promise<number> {
   const started = Date.now();
+  // Phase lines and progress on stderr (stdout is the summary below, which pipelines parse).
+  const synth = new PhaseReporter({ prefix: 'npm start' }).begin('synth');
   let result;
   try {
-    result = await synthesizeParallel();
+    result = await synthesizeParallel({
+      onProgress: (p) => synth.progress(
+        p.kind === 'registry'
+          ? `registry loaded: ${p.selectedTenants} of ${p.tenants} tenants selected, ${p.processes} process${p.processes === 1 ? '' : 'es'}`
+          : `${p.done}/${p.total} slices`,
+      ),
+    });
   } catch (e) {
+    synth.fail();
     return reportFailure(e);
   }
+  synth.end();
   const { registry, tenantStacks, platformStacks, outdir } = result;
 
   // Plain borders and no colour when piped (CI logs, pipelines).

@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CHECKPOINT_DISABLE=1
+# Each phase says when it begins and how long it took, on stderr (scripts/phase.sh).
+PHASE_PREFIX="npm test"
+source scripts/phase.sh
 
 # Debian packages of the tests that run real services: PostgreSQL 15, PgBouncer in front of it,
 # Redis (test/support/postgres.ts, pgbouncer.ts, redis.ts; each test starts its own on free
@@ -19,7 +22,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "npm test: missing Debian packages ${missing[*]} (run as root, or: sudo apt-get install -y ${missing[*]})" >&2; exit 1
   fi
-  echo "npm test: installing ${missing[*]}" >&2
+  phase_begin "installing Debian packages (${missing[*]})"
   apt_log="$(mktemp)"
   apt-get update -qq >"$apt_log" 2>&1 || { cat "$apt_log" >&2; exit 1; }
   # Debian releases after bookworm have no postgresql-15: take the default major (the tests use the newest installed).
@@ -34,10 +37,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
       "/etc/init.d/$service" stop >/dev/null 2>&1 || true
     fi
   done
+  phase_end
 fi
 
 # Dependencies (a fresh clone has none).
-[ -d node_modules ] || npm ci --no-audit --no-fund
+[ -d node_modules ] || phase "npm ci" npm ci --no-audit --no-fund
 
 # The offline plan tests need terraform and a filesystem mirror holding hashicorp/aws 5.100.0.
 mirror="${TENANCY_TF_MIRROR:-/opt/tf-plugins}"
@@ -54,11 +58,13 @@ if ! command -v moto_server >/dev/null && [ -z "${TENANCY_MOTO_PYTHON:-}" ]; the
 fi
 
 # The chart tests run real Helm (test/support/helm.ts): fetched once into node_modules/.cache.
-helm="$(bash scripts/fetch-helm.sh)" || { echo "npm test: could not fetch helm (scripts/fetch-helm.sh); set TENANCY_HELM to a helm v3.17 binary" >&2; exit 1; }
+phase_begin helm
+helm="$(bash scripts/fetch-helm.sh)" || { phase_end 1; echo "npm test: could not fetch helm (scripts/fetch-helm.sh); set TENANCY_HELM to a helm v3.17 binary" >&2; exit 1; }
+phase_end
 export TENANCY_HELM="$helm"
 
-npx tsc -p tsconfig.test.json
-npx tsc -p tsconfig.json
+phase type-check npx tsc -p tsconfig.test.json
+phase build npx tsc -p tsconfig.json
 
 results="$(mktemp)"
 # The tests' own temporary directory: whatever a test leaves behind in it is reported, then removed.
@@ -67,7 +73,10 @@ test_tmp="$(mktemp -d "${TMPDIR:-/tmp}/tenancy-npm-test.XXXXXX")"
 chmod 711 "$test_tmp"
 trap 'rm -f "$results"; rm -rf "$test_tmp"' EXIT
 status=0
+# jest prints its own progress, file by file: no ticker.
+phase_begin jest --no-ticker
 TMPDIR="$test_tmp" npx jest --ci --json --outputFile="$results" --cacheDirectory "${TMPDIR:-/tmp}/jest_tenancy" "$@" || status=$?
+phase_end "$status"
 left="$(find "$test_tmp" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort)"
 if [ -n "$left" ]; then
   echo "npm test: the tests left $(printf '%s\n' "$left" | wc -l) entries in their temporary directory (removed now):" >&2

@@ -39,7 +39,14 @@ export interface ParallelSynthesizeOptions extends SynthesizeOptions {
    * @default $TENANCY_SYNTH_PROCESSES, else os.availableParallelism()
    */
   readonly processes?: number;
+  /** Told when the registry is loaded and as slices finish, for a progress display (lib/app/progress.ts). */
+  readonly onProgress?: (progress: SynthesisProgress) => void;
 }
+
+/** How far a synthesis is. */
+export type SynthesisProgress =
+  | { readonly kind: 'registry'; readonly tenants: number; readonly selectedTenants: number; readonly processes: number }
+  | { readonly kind: 'slices'; readonly done: number; readonly total: number };
 
 export interface SynthesisOutcome {
   readonly registry: Registry;
@@ -128,6 +135,7 @@ export async function synthesizeParallel(options: ParallelSynthesizeOptions = {}
   }
 
   const processes = existsSync(CHILD) ? processesFor(selection.tenants.length, requested) : 1;
+  options.onProgress?.({ kind: 'registry', tenants: registry.tenants.length, selectedTenants: selection.tenants.length, processes });
   if (processes <= 1) {
     await pool?.stop();
     const r = synthesize({ ...options, root, registry });
@@ -140,7 +148,7 @@ export async function synthesizeParallel(options: ParallelSynthesizeOptions = {}
   }
   pool ??= new SlicePool(processes);
   const outdir = outdirOf(root, options);
-  return pool.synthesize(registry, selection, outdir, leaveOrphansToCli(options));
+  return pool.synthesize(registry, selection, outdir, leaveOrphansToCli(options), options.onProgress);
 }
 
 function requestedProcesses(option: number | undefined): { count: number; explicit: boolean } {
@@ -232,7 +240,9 @@ class SlicePool {
     await Promise.all(this.processes.map((p) => p.exited));
   }
 
-  async synthesize(registry: Registry, selection: Selection, outdir: string, leaveOrphans: boolean): Promise<SynthesisOutcome> {
+  async synthesize(
+    registry: Registry, selection: Selection, outdir: string, leaveOrphans: boolean, onProgress?: (progress: SynthesisProgress) => void,
+  ): Promise<SynthesisOutcome> {
     const slices = slicesOf(selection, this.processes.length);
     const staged = stagingDir(outdir);
     const merged = new SliceOutputs(staged);
@@ -290,6 +300,7 @@ class SlicePool {
               fail(new Error(`synthesis of ${where} failed: ${m.message}`));
               return;
             }
+            onProgress?.({ kind: 'slices', done: slices.length - pending + 1, total: slices.length });
             if (--pending === 0) resolveAll();
             else send(p);
           });
