@@ -41,9 +41,12 @@ export interface StackReport {
     readonly problems: readonly string[];
     readonly errors: readonly string[];
   };
-  /** Where the human-readable report of this stack is, relative to the report directory. */
-  readonly files: { readonly markdown: string; readonly json: string };
+  /** Where the reports of this stack are, relative to the report directory (html: the page the fleet summary links to). */
+  readonly files: StackFiles;
 }
+
+/** The files of one stack's report, relative to the report directory. */
+export interface StackFiles { readonly html: string; readonly markdown: string; readonly json: string }
 
 /** One row of the fleet summary. */
 export interface FleetRow {
@@ -59,8 +62,10 @@ export interface FleetRow {
   readonly totals: StatusCounts;
   /** not-collected, ok, problems (count), or errors. */
   readonly evidence: 'not collected' | 'ok' | 'problems' | 'errors';
+  /** Problems the live evidence shows (each fails the stack like a failed rule). */
+  readonly evidenceProblems: number;
   readonly status: ReportStatus;
-  readonly files: { readonly markdown: string; readonly json: string };
+  readonly files: StackFiles;
 }
 
 /** The fleet summary, as JSON for tools (index.html shows the same). */
@@ -70,7 +75,8 @@ export interface FleetReport {
   readonly generatedAt: string;
   readonly packs: readonly { readonly name: PackName; readonly title: string; readonly appliesTo: string; readonly rules: readonly string[] }[];
   readonly rows: readonly FleetRow[];
-  readonly totals: StatusCounts & { readonly stacks: number; readonly failing: number; readonly incomplete: number };
+  /** Rule counts over all stacks, plus stacks failing/incomplete and the live-evidence problems of all stacks. */
+  readonly totals: StatusCounts & { readonly stacks: number; readonly failing: number; readonly incomplete: number; readonly evidenceProblems: number };
   readonly evidence: { readonly collected: boolean; readonly collectedAt?: string; readonly controlPlane?: string; readonly pools: readonly string[] };
   /** Tenants of the registry without a stack (offboarded), listed so the fleet is complete. */
   readonly withoutStack: readonly string[];
@@ -81,9 +87,9 @@ export interface ComplianceReports {
   readonly fleet: FleetReport;
 }
 
-const filesOf = (s: StackCompliance) => {
+const filesOf = (s: StackCompliance): StackFiles => {
   const base = s.kind === 'tenant' ? `tenants/${s.tenant!.slug}` : `platform/${s.region}`;
-  return { markdown: `${base}.md`, json: `${base}.json` };
+  return { html: `${base}.html`, markdown: `${base}.md`, json: `${base}.json` };
 };
 
 /** Builds the per-stack reports and the fleet summary from an evaluation and (optionally) live evidence. */
@@ -98,10 +104,17 @@ export function buildReports(evaluation: ComplianceEvaluation, evidence?: FleetE
     byPack: r.byPack,
     totals: r.totals,
     evidence: !r.evidence.collected ? 'not collected' : r.evidence.errors.length ? 'errors' : r.evidence.problems.length ? 'problems' : 'ok',
+    evidenceProblems: r.evidence.problems.length,
     status: r.status,
     files: r.files,
   }));
-  const totals = { ...emptyCounts(), stacks: rows.length, failing: rows.filter((r) => r.status === 'fail').length, incomplete: rows.filter((r) => r.status === 'incomplete').length };
+  const totals = {
+    ...emptyCounts(),
+    stacks: rows.length,
+    failing: rows.filter((r) => r.status === 'fail').length,
+    incomplete: rows.filter((r) => r.status === 'incomplete').length,
+    evidenceProblems: rows.reduce((n, r) => n + r.evidenceProblems, 0),
+  };
   for (const r of rows) for (const k of Object.keys(r.totals) as (keyof StatusCounts)[]) totals[k] += r.totals[k];
   const live = new Set(evaluation.stacks.filter((s) => s.tenant).map((s) => s.tenant!.slug));
   return {

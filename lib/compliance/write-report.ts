@@ -1,13 +1,15 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { commitStaged, discardStaged, stagingDir } from '../app/atomic-outdir';
-import { REFERENCE_FILE, REFERENCE_PATH_FROM_REPO } from '../policy/reference';
+import { REFERENCE_FILE } from '../policy/reference';
 import type { Registry } from '../registry/load-registry';
 import { evaluateCompliance } from './evaluate';
 import { collectEvidence, type EvidenceOptions } from './evidence';
 import { renderFleetHtml } from './html';
 import { renderStackMarkdown } from './markdown';
+import { findReferenceSource, REFERENCE_HTML, REFERENCE_MD, renderReferenceHtml } from './reference-html';
 import { buildReports, type ComplianceReports } from './report';
+import { renderStackHtml } from './stack-html';
 
 export interface ComplianceReportOptions extends EvidenceOptions {
   /** Project root (platform.yaml, tenants/). @default process.cwd() */
@@ -29,8 +31,9 @@ export interface ComplianceReportResult extends ComplianceReports {
 
 /**
  * `tenancy compliance report`: synthesizes the registry with the compliance packs (in a temporary
- * directory), adds live evidence when connections are given, and writes per stack a Markdown and a
- * JSON report, plus fleet.json and index.html. The directory is replaced only once everything is
+ * directory), adds live evidence when connections are given, and writes per stack an HTML page, a
+ * Markdown and a JSON report, plus fleet.json, index.html and the domain reference (so the folder is
+ * self-contained: every link resolves inside it). The directory is replaced only once everything is
  * written.
  */
 export async function writeComplianceReport(options: ComplianceReportOptions = {}): Promise<ComplianceReportResult> {
@@ -41,14 +44,22 @@ export async function writeComplianceReport(options: ComplianceReportOptions = {
   const evidence = options.controlPlaneUrl || options.pools?.length ? await collectEvidence(live, options, options.now) : undefined;
   const reports = buildReports(evaluation, evidence);
 
-  const referenceAbs = join(root, REFERENCE_PATH_FROM_REPO);
+  // The reference travels inside the folder, so requirement links work wherever the folder goes.
+  const referenceSource = findReferenceSource(root);
   const files: [string, string][] = [];
-  for (const r of reports.stacks) {
-    // Links to the reference work from the report's final place when the project has the reference (docs/reference in this repository).
-    const reference = existsSync(referenceAbs) ? relative(dirname(join(outDir, r.files.markdown)), referenceAbs).split('\\').join('/') : REFERENCE_FILE;
-    files.push([r.files.markdown, renderStackMarkdown(r, reference)], [r.files.json, `${JSON.stringify(r, null, 2)}\n`]);
+  if (referenceSource) {
+    const markdown = readFileSync(referenceSource, 'utf8');
+    files.push([REFERENCE_MD, markdown], [REFERENCE_HTML, renderReferenceHtml(markdown)]);
   }
-  files.push(['fleet.json', `${JSON.stringify(reports.fleet, null, 2)}\n`], ['index.html', renderFleetHtml(reports.fleet)]);
+  for (const r of reports.stacks) {
+    const fromStack = (file: string) => relative(dirname(r.files.markdown), file).split('\\').join('/');
+    files.push(
+      [r.files.html, renderStackHtml(r, referenceSource ? fromStack(REFERENCE_HTML) : undefined)],
+      [r.files.markdown, renderStackMarkdown(r, referenceSource ? fromStack(REFERENCE_MD) : REFERENCE_FILE)],
+      [r.files.json, `${JSON.stringify(r, null, 2)}\n`],
+    );
+  }
+  files.push(['fleet.json', `${JSON.stringify(reports.fleet, null, 2)}\n`], ['index.html', renderFleetHtml(reports.fleet, { withReference: referenceSource !== undefined })]);
 
   mkdirSync(dirname(outDir), { recursive: true });
   const staged = stagingDir(outDir);

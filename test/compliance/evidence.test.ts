@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 // The live evidence of `tenancy compliance report` against a real PostgreSQL 15: a control plane
 // migrated by the runner (tenants registered and their hook runs recorded through ControlPlane, so
 // audited), a provisioned and migrated pool; read as a plain login role over verified TLS, as an
@@ -15,6 +16,7 @@ import { provisionPool } from '../../lib/pool/provision';
 import { loadRegistry } from '../../lib/registry/load-registry';
 import { repoSets } from '../migrate/helpers';
 import { POOL_APP_PASSWORD } from '../support/pool-db';
+import { launchChromium } from '../support/chromium';
 import { usePostgres } from '../support/postgres';
 import { FixtureProject } from '../support/fixture-project';
 
@@ -130,6 +132,34 @@ test('gaps are problems that fail the report: a hook run without audit entry, a 
   expect(code).toBe(1);
   expect(stdout).toMatch(/^PASS\s+tenant-mediwell .*evidence: ok$/m);
   expect(stdout).toMatch(/^FAIL\s+tenant-acme .*evidence: problems$/m);
+});
+
+test('the summary page counts live-evidence failures in its cards and its chart (headless Chromium)', async () => {
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    await page.goto(`file://${join(out, 'index.html')}`, { waitUntil: 'load' });
+    const card = (name: string) => page.$eval(`[data-total="${name}"]`, (b) => b.textContent);
+    // acme, globex and tinyco fail on evidence alone (no rule fails): three failing stacks, three evidence failures.
+    expect(await card('fail')).toBe('0');
+    expect(await card('evidence-problems')).toBe('3');
+    expect(await card('failing')).toBe('3');
+    const chart = await page.$$eval('#pack-chart g.evidence', (gs) => gs.map((g) => ({
+      stack: g.getAttribute('data-stack'), problems: g.getAttribute('data-problems'), marked: g.querySelectorAll('rect.fail').length, text: g.textContent,
+    })));
+    expect(chart).toEqual([
+      { stack: 'tenant-acme', problems: '1', marked: 1, text: '1 problem' },
+      { stack: 'tenant-mediwell', problems: '0', marked: 0, text: 'ok' },
+      { stack: 'tenant-globex', problems: '1', marked: 1, text: '1 problem' },
+      { stack: 'tenant-tinyco', problems: '1', marked: 1, text: '1 problem' },
+    ]);
+    expect(await page.$$eval('#pack-chart text.row.failing', (ts) => ts.map((t) => t.textContent))).toEqual(['acme', 'globex', 'tinyco']);
+    // The stack's own page lists the problem.
+    await page.goto(`file://${join(out, 'tenants', 'globex.html')}`, { waitUntil: 'load' });
+    expect(await page.$$eval('#evidence-problems li', (lis) => lis.map((li) => li.textContent))).toEqual(['migration target tenant_globex is failed']);
+  } finally {
+    await browser.close();
+  }
 });
 
 test('the report names its sources without passwords', () => {

@@ -2,7 +2,7 @@
 // `tenancy compliance report` without live connections: the per-tenant Markdown and JSON, the fleet
 // summary, failures and suppressions in both, and index.html rendered in headless Chromium, whose
 // table (read from the DOM) matches fleet.json.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'puppeteer-core';
@@ -12,10 +12,13 @@ import type { FleetReport, StackReport } from '../../lib/compliance/report';
 import { writeComplianceReport } from '../../lib/compliance/write-report';
 import { ALL_RULES, rulesOf } from '../../lib/policy/packs';
 import { PACK_NAMES } from '../../lib/policy/policy-rule';
+import { headingAnchor } from '../../lib/policy/reference';
 import { launchChromium } from '../support/chromium';
 import { FixtureProject } from '../support/fixture-project';
 
 const REASON = 'partner VPN range agreed with the customer, ticket SEC-1234';
+// Markup in a company name is data: the pages show it as text.
+const COMPANY = 'Initech <img src=x onerror="window.pwned=1"> & "Sons"';
 const readJson = <T>(file: string): T => JSON.parse(readFileSync(file, 'utf8')) as T;
 
 let project: FixtureProject;
@@ -29,6 +32,7 @@ beforeAll(() => {
   project.writeTenant({
     ...initech,
     workload: { ...(initech.workload as object), egress: [{ cidr: '100.64.0.0/10', ports: [443] }] },
+    company: COMPANY,
     compliance: { soc2: true, suppressions: [{ rule: 'TENANCY-K8S-3', path: 'namespace/release', reason: REASON }] },
   });
   out = join(project.root, 'evidence');
@@ -55,9 +59,10 @@ describe('the report of a fleet', () => {
   });
 
   test('writes a Markdown and a JSON report per stack, fleet.json and index.html, and no cdktf.out', () => {
-    expect(readdirSync(out).sort()).toEqual(['fleet.json', 'index.html', 'platform', 'tenants']);
-    expect(readdirSync(join(out, 'tenants')).sort()).toEqual(['acme', 'berlin-analytics', 'globex', 'initech', 'mediwell', 'payflow', 'tinyco'].flatMap((s) => [`${s}.json`, `${s}.md`]));
-    expect(readdirSync(join(out, 'platform')).sort()).toEqual(['eu-central-1.json', 'eu-central-1.md', 'us-east-1.json', 'us-east-1.md']);
+    expect(readdirSync(out).sort()).toEqual(['fleet.json', 'index.html', 'platform', 'reference', 'tenants']);
+    expect(readdirSync(join(out, 'tenants')).sort()).toEqual(['acme', 'berlin-analytics', 'globex', 'initech', 'mediwell', 'payflow', 'tinyco'].flatMap((s) => [`${s}.html`, `${s}.json`, `${s}.md`]));
+    expect(readdirSync(join(out, 'platform')).sort()).toEqual(['eu-central-1.html', 'eu-central-1.json', 'eu-central-1.md', 'us-east-1.html', 'us-east-1.json', 'us-east-1.md']);
+    expect(readdirSync(join(out, 'reference')).sort()).toEqual(['multi-tenant-saas-reference.html', 'multi-tenant-saas-reference.md']);
     expect(existsSync(join(project.root, 'cdktf.out'))).toBe(false);
   });
 
@@ -107,7 +112,7 @@ describe('the report of a fleet', () => {
     expect(fleet.packs.map((p) => p.name)).toEqual([...PACK_NAMES]);
     expect(fleet.packs.flatMap((p) => p.rules)).toEqual(ALL_RULES.map((r) => r.id));
     const globex = fleet.rows.find((r) => r.slug === 'globex')!;
-    expect(globex).toMatchObject({ status: 'fail', byPack: { tenancy: { fail: 1 } }, files: { markdown: 'tenants/globex.md', json: 'tenants/globex.json' } });
+    expect(globex).toMatchObject({ status: 'fail', byPack: { tenancy: { fail: 1 } }, files: { html: 'tenants/globex.html', markdown: 'tenants/globex.md', json: 'tenants/globex.json' } });
   });
 });
 
@@ -158,7 +163,7 @@ describe('the fleet summary page in headless Chromium', () => {
 
     expect(table).toEqual(fleet.rows.map((r) => ({
       stack: r.stack,
-      link: r.files.markdown,
+      link: r.files.html,
       company: r.company ?? 'shared platform',
       model: r.model ?? '',
       plan: r.plan ?? '',
@@ -183,6 +188,134 @@ describe('the fleet summary page in headless Chromium', () => {
     expect(await page.$eval('[data-total="failing"]', (b) => b.textContent)).toBe(String(fleet.totals.failing));
     await page.close();
   });
+
+  test('every bar is drawn on one scale: pixels per rule are the same for every pack and stack', async () => {
+    const page = await browser.newPage();
+    await page.goto(`file://${join(out, 'index.html')}`, { waitUntil: 'load' });
+    const bars = await page.$$eval('#pack-chart g.bar', (gs) => gs.map((g) => ({
+      pack: g.getAttribute('data-pack')!,
+      rules: ['pass', 'fail', 'warning', 'suppressed', 'not-applicable'].reduce((n, k) => n + Number(g.getAttribute(`data-${k}`)), 0),
+      segments: Array.from(g.querySelectorAll('rect')).map((r) => ({ cls: r.getAttribute('class')!, width: r.getBoundingClientRect().width })),
+    })));
+    const fullWidth = Number(await page.$eval('#pack-chart', (svg) => svg.getAttribute('data-bar-width')));
+    await page.close();
+    // Packs differ in size (the tenancy pack has more rules than hipaa), so one scale gives bars of different lengths.
+    const sizes = new Set(bars.map((b) => b.rules));
+    expect(sizes.size).toBeGreaterThan(1);
+    const largest = Math.max(...sizes);
+    for (const bar of bars) {
+      const width = bar.segments.reduce((n, r) => n + r.width, 0);
+      expect(width).toBeCloseTo((fullWidth * bar.rules) / largest, 0);
+    }
+  });
+
+  test('what does not apply reads "not applicable", in the table and the chart, and is not counted as passed', async () => {
+    const fleet = readJson<FleetReport>(join(out, 'fleet.json'));
+    const page = await browser.newPage();
+    await page.goto(`file://${join(out, 'index.html')}`, { waitUntil: 'load' });
+    const notApplied = fleet.rows.flatMap((r) => PACK_NAMES.filter((p) => !r.packs.includes(p)).map((p) => ({ stack: r.stack, pack: p })));
+    expect(notApplied.length).toBeGreaterThan(0);
+    const cells = await page.$$eval('#fleet-summary td[data-applied="false"]', (tds) => tds.map((td) => ({ stack: td.closest('tr')!.getAttribute('data-stack'), pack: td.getAttribute('data-pack'), text: td.textContent!.trim() })));
+    expect(cells).toEqual(notApplied.map((x) => ({ ...x, text: 'not applicable' })));
+    const chartCells = await page.$$eval('#pack-chart text.na[data-pack]', (ts) => ts.map((t) => ({ stack: t.getAttribute('data-stack'), pack: t.getAttribute('data-pack'), text: t.textContent })));
+    expect(chartCells).toEqual(notApplied.map((x) => ({ ...x, text: 'not applicable' })));
+
+    // Rules of an applied pack that have nothing to check: a grey segment of their own, not part of the passed one.
+    const withNa = fleet.rows.flatMap((r) => r.packs.filter((p) => r.byPack[p]!.notApplicable > 0).map((p) => ({ stack: r.stack, pack: p, counts: r.byPack[p]! })));
+    expect(withNa.length).toBeGreaterThan(0);
+    for (const { stack, pack, counts } of withNa) {
+      const widths = await page.$eval(`#pack-chart g.bar[data-stack="${stack}"][data-pack="${pack}"]`, (g) => ({
+        na: g.querySelector('rect.not-applicable')?.getBoundingClientRect().width ?? 0,
+        pass: g.querySelector('rect.pass')?.getBoundingClientRect().width ?? 0,
+      }));
+      expect(widths.na).toBeGreaterThan(0);
+      if (counts.pass) expect(widths.pass / widths.na).toBeCloseTo(counts.pass / counts.notApplicable, 1);
+    }
+    expect(await page.$eval('[data-total="not-applicable"]', (b) => b.textContent)).toBe(String(fleet.totals.notApplicable));
+    expect(fleet.totals.notApplicable).toBeGreaterThan(0);
+    await page.close();
+  });
+
+  test('each stack has an HTML page, linked from the summary, with every value shown as text', async () => {
+    const page = await browser.newPage();
+    await page.goto(`file://${join(out, 'index.html')}`, { waitUntil: 'load' });
+    await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('tr[data-stack="tenant-globex"] td[data-field="stack"] a')]);
+    expect(page.url()).toBe(`file://${join(out, 'tenants', 'globex.html')}`);
+    expect(await page.$eval('[data-field="status"]', (b) => b.textContent)).toBe('FAIL');
+    expect(await page.$eval('tr[data-rule="TENANCY-K8S-3"] td.status', (td) => td.textContent)).toBe('FAIL');
+    expect(await page.$eval('body', (b) => b.textContent)).toMatch(/TENANCY-K8S-3 at tenant-globex\/namespace\/release: egress to 11\.0\.0\.0\/8 opens \/8/);
+
+    // The company name carries markup: the page shows it as written and runs nothing.
+    await page.goto(`file://${join(out, 'tenants', 'initech.html')}`, { waitUntil: 'load' });
+    expect(await page.$eval('h1', (h) => h.textContent)).toBe(`Compliance report: tenant-initech (${COMPANY})`);
+    expect(await page.$$eval('img', (imgs) => imgs.length)).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
+    expect(await page.$eval('#suppressions tbody', (t) => t.textContent)).toContain(REASON);
+    await page.close();
+  });
+});
+
+describe('the report folder on its own', () => {
+  let browser: Browser;
+  let archive: string;
+  beforeAll(async () => {
+    browser = await launchChromium();
+    // A project that keeps the reference in docs/ (as this repository does): the report must still not link out of its folder.
+    const withDocs = FixtureProject.fromSample();
+    const original = join(withDocs.root, 'compliance-report');
+    archive = mkdtempSync(join(tmpdir(), 'compliance-archive-'));
+    try {
+      cpSync(join(__dirname, '..', '..', 'docs', 'reference'), join(withDocs.root, 'docs', 'reference'), { recursive: true });
+      await writeComplianceReport({ root: withDocs.root, outDir: original });
+      cpSync(original, join(archive, 'report'), { recursive: true });
+    } finally {
+      withDocs.remove();
+    }
+    expect(existsSync(original)).toBe(false);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    rmSync(archive, { recursive: true, force: true });
+  });
+
+  test('every link of every page resolves to a file (and anchor) inside the archived folder', async () => {
+    const root = join(archive, 'report');
+    const files = (readdirSync(root, { recursive: true }) as string[]).map((f) => join(root, f)).filter((f) => /\.(html|md)$/.test(f));
+    const page = await browser.newPage();
+    const idsOf = new Map<string, Set<string>>();
+    const anchorsOf = async (file: string): Promise<Set<string>> => {
+      if (!idsOf.has(file)) {
+        if (file.endsWith('.md')) idsOf.set(file, new Set(readFileSync(file, 'utf8').split('\n').filter((l) => /^#{1,6}\s/.test(l)).map((l) => headingAnchor(l.replace(/^#+\s+/, '')))));
+        else {
+          await page.goto(`file://${file}`, { waitUntil: 'load' });
+          idsOf.set(file, new Set(await page.$$eval('[id]', (els) => els.map((e) => e.id))));
+        }
+      }
+      return idsOf.get(file)!;
+    };
+    const links: { from: string; href: string }[] = [];
+    for (const file of files) {
+      if (file.endsWith('.html')) {
+        await page.goto(`file://${file}`, { waitUntil: 'load' });
+        // Every reference of the page: links, and any src or stylesheet (there should be none).
+        for (const href of await page.$$eval('a[href], [src], link[href]', (els) => els.map((e) => (e as HTMLAnchorElement).href || (e as HTMLImageElement).src))) links.push({ from: file, href });
+      } else {
+        for (const m of readFileSync(file, 'utf8').matchAll(/\]\(([^)\s]+)\)/g)) links.push({ from: file, href: new URL(m[1], `file://${file}`).href });
+      }
+    }
+    const broken: string[] = [];
+    for (const { from, href } of links) {
+      const url = new URL(href);
+      const target = decodeURIComponent(url.pathname);
+      if (url.protocol !== 'file:' || !target.startsWith(`${root}/`) || !existsSync(target)) broken.push(`${from}: ${href}`);
+      else if (url.hash && !(await anchorsOf(target)).has(decodeURIComponent(url.hash.slice(1)))) broken.push(`${from}: ${href} (no such anchor)`);
+    }
+    await page.close();
+    expect(broken).toEqual([]);
+    // Not vacuous: the summary, 9 stack pages and the reference page, and the requirement links of every rule.
+    expect(files.filter((f) => f.endsWith('.html')).length).toBe(11);
+    expect(links.filter((l) => l.href.includes('#')).length).toBeGreaterThan(100);
+  });
 });
 
 describe('the CLI', () => {
@@ -195,7 +328,7 @@ describe('the CLI', () => {
     process.stderr.write = ((t: string) => ((stderr += t), true)) as typeof process.stderr.write;
     try {
       expect(await main(['compliance', 'report', '--root', project.root, '--out', join(dir, 'one'), '--tenant', 'mediwell'])).toBe(0);
-      expect(readdirSync(join(dir, 'one', 'tenants'))).toEqual(['mediwell.json', 'mediwell.md']);
+      expect(readdirSync(join(dir, 'one', 'tenants'))).toEqual(['mediwell.html', 'mediwell.json', 'mediwell.md']);
       expect(existsSync(join(dir, 'one', 'platform'))).toBe(false);
       process.exitCode = undefined;
       expect(await main(['compliance', 'report', '--root', project.root, '--out', join(dir, 'two'), '--tenant', 'nope'])).toBe(2);
@@ -214,7 +347,7 @@ describe('the CLI', () => {
     try {
       await writeComplianceReport({ root: project.root, outDir: dir, tenants: ['acme', 'tinyco'] });
       await writeComplianceReport({ root: project.root, outDir: dir, tenants: ['acme'] });
-      expect(readdirSync(join(dir, 'tenants'))).toEqual(['acme.json', 'acme.md']);
+      expect(readdirSync(join(dir, 'tenants'))).toEqual(['acme.html', 'acme.json', 'acme.md']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
