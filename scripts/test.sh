@@ -51,6 +51,21 @@ fi
 if [ ! -d "$mirror/registry.terraform.io/hashicorp/aws" ]; then
   echo "npm test: no hashicorp/aws provider mirror at $mirror (set TENANCY_TF_MIRROR)" >&2; exit 1
 fi
+# cdktf points terraform at one shared plugin cache ($HOME/.terraform.d/plugin-cache); two inits that
+# fill an empty cache at once race ("mkdir …: file exists"), and the deploy tests run inits in
+# parallel. Fill it once from the mirror before any test runs.
+plugin_cache="$HOME/.terraform.d/plugin-cache"
+if [ ! -e "$plugin_cache/registry.terraform.io/hashicorp/aws/5.100.0/linux_amd64" ]; then
+  warm="$(mktemp -d)"
+  printf 'terraform {\n  required_providers {\n    aws = { source = "hashicorp/aws", version = "5.100.0" }\n  }\n}\n' >"$warm/main.tf"
+  printf 'provider_installation {\n  filesystem_mirror {\n    path    = "%s"\n    include = ["registry.terraform.io/hashicorp/aws"]\n  }\n}\n' "$mirror" >"$warm/terraformrc"
+  mkdir -p "$plugin_cache"
+  if ! (cd "$warm" && TF_CLI_CONFIG_FILE="$warm/terraformrc" TF_PLUGIN_CACHE_DIR="$plugin_cache" terraform init -input=false -backend=false -no-color >"$warm/init.log" 2>&1); then
+    cat "$warm/init.log" >&2; rm -rf "$warm"
+    echo "npm test: terraform init from the provider mirror $mirror failed" >&2; exit 1
+  fi
+  rm -rf "$warm"
+fi
 
 # The deploy tests (test/deploy) apply the stacks against a local AWS API: moto 5 (Python; not on apt or npm).
 if ! command -v moto_server >/dev/null && [ -z "${TENANCY_MOTO_PYTHON:-}" ]; then
