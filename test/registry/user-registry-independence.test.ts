@@ -6,7 +6,8 @@
 // copy (a tenant added, one removed, one edited, platform.yaml edited), have the same outcome
 // test by test, while a broken copy fails exactly the shipped-sample test.
 import { spawnSync } from 'node:child_process';
-import { existsSync, promises, readdirSync, readFileSync, rmSync, cpSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, promises, readdirSync, readFileSync, rmSync, cpSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { loadRegistry } from '../../lib/registry/load-registry';
 import { REPO_ROOT, SAMPLE_PROJECT, validTenant, type FixtureProject } from '../support/fixture-project';
@@ -77,12 +78,19 @@ const outcomes = (run: JestRun): Record<string, string> =>
   Object.fromEntries(run.results.testResults.flatMap((f) => f.assertionResults.map((a) => [`${relative(REPO_ROOT, f.name)} › ${a.fullName}`, a.status])));
 
 
+/** The child jests' cache (transpiled files), shared by the runs of this file and removed after them. */
+let childJestCache: string | undefined;
+afterAll(() => {
+  if (childJestCache) rmSync(childJestCache, { recursive: true, force: true });
+});
+
 /** Runs `files` in a child jest whose "user registry" is `registry`. */
 function jestWith(registry: FixtureProject, files: readonly string[], extra: readonly string[] = []): JestRun {
   const resultsFile = join(registry.root, 'jest-results.json');
   const env: NodeJS.ProcessEnv = { ...process.env, [USER_REGISTRY_ENV]: registry.root };
   delete env.JEST_WORKER_ID;
-  const run = spawnSync(process.execPath, [require.resolve('jest/bin/jest'), '--runInBand', '--json', `--outputFile=${resultsFile}`, ...extra, ...files], {
+  childJestCache ??= mkdtempSync(join(tmpdir(), 'tenancy-child-jest-'));
+  const run = spawnSync(process.execPath, [require.resolve('jest/bin/jest'), '--runInBand', '--json', `--outputFile=${resultsFile}`, `--cacheDirectory=${childJestCache}`, ...extra, ...files], {
     cwd: REPO_ROOT, env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024,
   });
   const output = `${run.stdout}\n${run.stderr}`;
